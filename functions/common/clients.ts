@@ -1,0 +1,33 @@
+import { intSetting, lkeConfig } from '../../lib/config';
+import { LkeClient } from '../../lib/lke/client';
+import { SsmSecretStore } from '../../lib/secrets';
+import { tencentCredentialProvider } from '../../lib/tencent-credentials';
+import { logger } from './logger';
+
+/**
+ * Clients built once per container and reused by every invocation. Each is built on first use rather than at
+ * import, so a configuration mistake becomes a JSON error that names the variable instead of an init crash.
+ * Handlers take these as defaulted parameters; tests pass their own.
+ */
+export function once<T>(build: () => T): () => T {
+  let value: T | undefined;
+  let built = false;
+  return () => {
+    if (!built) {
+      value = build();
+      built = true;
+    }
+    return value as T;
+  };
+}
+
+export const secretStore = once(() => new SsmSecretStore(intSetting(process.env, 'SECRETS_CACHE_SECONDS', 300, 0, 86_400)));
+
+export const lkeClient = once(
+  () =>
+    new LkeClient({
+      config: lkeConfig(process.env),
+      credentials: tencentCredentialProvider(process.env, secretStore),
+      log: logger,
+    }),
+);

@@ -1,0 +1,80 @@
+import { ConfigurationError } from './errors';
+import type { RetryPolicy } from './retry';
+
+/**
+ * Configuration from the environment, read once per container. Every setting has a default that works
+ * against Tencent's international site; a value that cannot be parsed fails the cold start with a message
+ * naming the variable, rather than surfacing later as a confusing upstream error.
+ */
+export type Env = Record<string, string | undefined>;
+
+export function intSetting(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+export function numberSetting(env: Env, name: string, fallback: number, min = 0) {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) {
+    throw new ConfigurationError(`${name} must be a number >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+export function stringSetting(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  return raw ? raw : fallback;
+}
+
+/** Accepts `https://host[:port]`, `http://host[:port]` or a bare host (https is assumed). */
+export function parseEndpoint(name: string, raw: string): URL {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new ConfigurationError(`${name} must be a URL such as https://host or http://127.0.0.1:9000`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigurationError(`${name} must use http or https`);
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new ConfigurationError(`${name} must not contain credentials, a query or a fragment`);
+  }
+  return url;
+}
+
+export function retryPolicy(env: Env): RetryPolicy {
+  return {
+    maxAttempts: intSetting(env, 'UPSTREAM_MAX_ATTEMPTS', 4, 1, 10),
+    baseDelayMs: intSetting(env, 'UPSTREAM_RETRY_BASE_MS', 200, 0, 60_000),
+    maxDelayMs: intSetting(env, 'UPSTREAM_RETRY_MAX_MS', 3000, 0, 300_000),
+  };
+}
+
+export interface LkeConfig {
+  endpoint: URL;
+  region: string;
+  timeoutMs: number;
+  rateLimitPerSecond: number;
+  retry: RetryPolicy;
+}
+
+export const LKE_DEFAULT_ENDPOINT = 'https://lke.intl.tencentcloudapi.com';
+
+export function lkeConfig(env: Env = process.env): LkeConfig {
+  return {
+    endpoint: parseEndpoint('LKE_ENDPOINT', stringSetting(env, 'LKE_ENDPOINT', LKE_DEFAULT_ENDPOINT)),
+    region: stringSetting(env, 'LKE_REGION', 'ap-jakarta'),
+    timeoutMs: intSetting(env, 'LKE_TIMEOUT_MS', 5000, 100, 60_000),
+    rateLimitPerSecond: intSetting(env, 'LKE_RATE_LIMIT_PER_SECOND', 20, 1, 1000),
+    retry: retryPolicy(env),
+  };
+}

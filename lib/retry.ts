@@ -1,0 +1,73 @@
+import { DeadlineExceededError, isRetryable } from './errors';
+
+/**
+ * Capped exponential backoff with full jitter, shared by every upstream client.
+ *
+ * Attempt n (0-based) waits `random() * min(maxDelayMs, baseDelayMs * 2^n)` before the next try. Only errors
+ * for which `shouldRetry` answers true are retried (by default: `TrackerError.retryable`, i.e. throttling,
+ * timeouts, 5xx and network failures). A `deadline` (epoch ms) or an aborted `signal` stops retrying early:
+ * the last error is thrown rather than sleeping past the caller's time.
+ */
+export interface RetryPolicy {
+  /** Total tries including the first. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 3000 };
+
+export interface RetryOptions {
+  policy: RetryPolicy;
+  shouldRetry?: (error: unknown) => boolean;
+  /** Called before each wait; used for logs and metrics. */
+  onRetry?: (info: { error: unknown; attempt: number; delayMs: number }) => void;
+  deadline?: number;
+  signal?: AbortSignal;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const {
+    policy,
+    shouldRetry = isRetryable,
+    onRetry,
+    deadline,
+    signal,
+    sleep: wait = sleep,
+    random = Math.random,
+    now = Date.now,
+  } = options;
+  for (let attempt = 0; ; attempt++) {
+    if (signal?.aborted) throw new DeadlineExceededError('Gave up: the caller ran out of time');
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      if (attempt + 1 >= policy.maxAttempts || !shouldRetry(error)) throw error;
+      const delayMs = backoffDelay(policy, attempt, random);
+      if (signal?.aborted || (deadline !== undefined && now() + delayMs >= deadline)) throw error;
+      onRetry?.({ error, attempt, delayMs });
+      await wait(delayMs, signal);
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { verifyTc3, type Tc3Request, type Tc3Secret } from './tc3';
+
+/**
+ * LKE stand-in: Cloud API v3 over `POST /` with TC3-HMAC-SHA256, action `GetTaskStatus`, version
+ * `2023-11-30`. Every error is HTTP 200 with `Response.Error {Code, Message}` and a `RequestId`, as at Tencent;
+ * 20 requests per second per SecretId are allowed, the rest get `RequestLimitExceeded`.
+ */
+
+export interface LkeSandboxTask {
+  botBizId: string;
+  taskType: string;
+  taskId: string;
+  status: string | null;
+  message?: string | null;
+  cosPath?: string | null;
+}
+
+/** A scripted answer for the next request(s), used by tests to provoke each error class. */
+export type LkeFault =
+  | { kind: 'error'; code: string; message?: string }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'raw'; status: number; body: string; contentType?: string };
+
+export interface SandboxAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  delayMs?: number;
+}
+
+export interface LkeSandboxOptions {
+  credentials?: Record<string, Tc3Secret>;
+  regions?: string[];
+  rateLimitPerSecond?: number;
+  now?: () => number;
+}
+
+export const LKE_VERSION = '2023-11-30';
+export const SEED_LKE_TASK: LkeSandboxTask = {
+  botBizId: '1767024172536168448',
+  taskType: 'ModifyAttributeLabel',
+  taskId: '8',
+  status: 'SUCCESS',
+  message: '',
+  cosPath: '',
+};
+
+const taskKey = (botBizId: string, taskType: string, taskId: string) => `${botBizId}/${taskType}/${taskId}`;
+
+export class LkeSandbox {
+  readonly credentials: Map<string, Tc3Secret>;
+  readonly regions: Set<string>;
+  rateLimitPerSecond: number;
+  /** Requests that reached the API (signed or not); tests assert "no upstream call" with it. */
+  requestCount = 0;
+  private readonly tasks = new Map<string, LkeSandboxTask>();
+  private readonly faults: LkeFault[] = [];
+  private readonly arrivals = new Map<string, number[]>();
+  private readonly now: () => number;
+
+  constructor(options: LkeSandboxOptions = {}) {
+    this.credentials = new Map(Object.entries(options.credentials ?? {}));
+    this.regions = new Set(options.regions ?? ['ap-jakarta']);
+    this.rateLimitPerSecond = options.rateLimitPerSecond ?? 20;
+    this.now = options.now ?? Date.now;
+    this.setTask(SEED_LKE_TASK);
+  }
+
+  setTask(task: LkeSandboxTask): void {
+    this.tasks.set(taskKey(task.botBizId, task.taskType, task.taskId), { ...task });
+  }
+
+  getTask(botBizId: string, taskType: string, taskId: string): LkeSandboxTask | undefined {
+    return this.tasks.get(taskKey(botBizId, taskType, taskId));
+  }
+
+  listTasks(): LkeSandboxTask[] {
+    return [...this.tasks.values()];
+  }
+
+  /** Queues faults; each answers one request after authentication, in order. */
+  inject(fault: LkeFault, times = 1): void {
+    for (let i = 0; i < times; i++) this.faults.push(fault);
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  handle(request: Tc3Request): SandboxAnswer {
+    this.requestCount++;
+    const requestId = randomUUID();
+    const error = (code: string, message: string, delayMs?: number) =>
+      json({ Response: { Error: { Code: code, Message: message }, RequestId: requestId } }, delayMs);
+
+    if (request.method !== 'POST' || request.path !== '/') {
+      return error('InvalidAction', 'Only POST / is served by this endpoint.');
+    }
+    const contentType = (request.headers['content-type'] ?? '').toLowerCase();
+    if (!contentType.startsWith('application/json')) {
+      return error('InvalidParameter', 'Content-Type must be application/json.');
+    }
+    const auth = verifyTc3(request, (id) => this.credentials.get(id), Math.floor(this.now() / 1000));
+    if (!auth.ok) return error(auth.code, auth.message);
+    if (this.throttled(auth.secretId)) {
+      return error('RequestLimitExceeded', 'Your current request times equals to `20` in a second.');
+    }
+
+    const fault = this.faults.shift();
+    if (fault?.kind === 'error') return error(fault.code, fault.message ?? `Injected ${fault.code}.`);
+    if (fault?.kind === 'raw') {
+      return { status: fault.status, headers: { 'content-type': fault.contentType ?? 'application/json' }, body: fault.body };
+    }
+    const delayMs = fault?.kind === 'delay' ? fault.ms : undefined;
+
+    const action = request.headers['x-tc-action'];
+    if (action !== 'GetTaskStatus') return error('InvalidAction', `The action "${action}" is not found.`, delayMs);
+    if (request.headers['x-tc-version'] !== LKE_VERSION) {
+      return error('NoSuchVersion', `The version must be ${LKE_VERSION}.`, delayMs);
+    }
+    const region = request.headers['x-tc-region'];
+    if (!region) return error('MissingParameter', 'The request is missing X-TC-Region.', delayMs);
+    if (!this.regions.has(region)) {
+      return error('UnsupportedRegion', `GetTaskStatus is not supported in region ${region}.`, delayMs);
+    }
+
+    let params: Record<string, unknown>;
+    try {
+      params = JSON.parse(request.body.toString('utf8')) as Record<string, unknown>;
+      if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new Error('not an object');
+    } catch {
+      return error('InvalidParameter', 'The request body is not a JSON object.', delayMs);
+    }
+    for (const name of ['TaskId', 'TaskType', 'BotBizId']) {
+      const value = params[name];
+      if (value === undefined || value === null || value === '') {
+        return error('MissingParameter', `The parameter \`${name}\` is missing.`, delayMs);
+      }
+      if (typeof value !== 'string') {
+        return error('InvalidParameterValue', `The parameter \`${name}\` must be a string.`, delayMs);
+      }
+    }
+    const task = this.getTask(params.BotBizId as string, params.TaskType as string, params.TaskId as string);
+    if (!task) return error('ResourceNotFound', 'The task does not exist.', delayMs);
+    return json(
+      {
+        Response: {
+          Message: task.message ?? null,
+          Params: task.cosPath === undefined ? null : { CosPath: task.cosPath },
+          RequestId: requestId,
+          Status: task.status,
+          TaskId: task.taskId,
+          TaskType: task.taskType,
+        },
+      },
+      delayMs,
+    );
+  }
+
+  /** Sliding one-second window per SecretId, counting every authenticated request. */
+  private throttled(secretId: string): boolean {
+    const now = this.now();
+    const recent = (this.arrivals.get(secretId) ?? []).filter((t) => now - t < 1000);
+    recent.push(now);
+    this.arrivals.set(secretId, recent);
+    return recent.length > this.rateLimitPerSecond;
+  }
+}
+
+function json(body: unknown, delayMs?: number): SandboxAnswer {
+  const answer: SandboxAnswer = {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  };
+  if (delayMs !== undefined) answer.delayMs = delayMs;
+  return answer;
+}

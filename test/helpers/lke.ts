@@ -1,0 +1,30 @@
+import { lkeConfig } from '../../lib/config';
+import { LkeClient } from '../../lib/lke/client';
+import type { Log } from '../../lib/log';
+import type { TencentCredential } from '../../lib/tencent-credentials';
+import { startSandbox, type Sandbox } from '../../sandbox/server';
+
+export const SECRET_ID = 'AKIDsandboxTestId0001';
+export const SECRET_KEY = 'sandbox-test-secret-key-0001';
+export const SEED = { taskId: '8', taskType: 'ModifyAttributeLabel', botBizId: '1767024172536168448' };
+
+export async function lkeSandbox(): Promise<Sandbox> {
+  return startSandbox({ lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } } } });
+}
+
+/** A real LkeClient (real SDK, real HTTP) pointed at the sandbox, with fast retries for tests. */
+export function lkeClientFor(
+  sandbox: Sandbox,
+  options: { credential?: TencentCredential; env?: Record<string, string>; log?: Log } = {},
+): LkeClient {
+  return new LkeClient({
+    config: lkeConfig({
+      LKE_ENDPOINT: sandbox.url,
+      UPSTREAM_RETRY_BASE_MS: '1',
+      UPSTREAM_RETRY_MAX_MS: '5',
+      ...options.env,
+    }),
+    credentials: async () => options.credential ?? { secretId: SECRET_ID, secretKey: SECRET_KEY },
+    log: options.log,
+  });
+}

@@ -1,0 +1,196 @@
+import {
+  UpstreamAuthError,
+  UpstreamBadResponseError,
+  UpstreamFailedError,
+  UpstreamNotFoundError,
+  UpstreamRejectedError,
+  UpstreamThrottledError,
+  UpstreamTimeoutError,
+  UpstreamUnavailableError,
+} from '../../lib/errors';
+import type { Sandbox } from '../../sandbox/server';
+import { captureLog } from '../helpers/log';
+import { lkeClientFor, lkeSandbox, SECRET_ID, SECRET_KEY, SEED } from '../helpers/lke';
+
+let sandbox: Sandbox;
+beforeEach(async () => {
+  sandbox = await lkeSandbox();
+});
+afterEach(() => sandbox.close());
+
+describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HTTP)', () => {
+  it('answers the seed task exactly as the issue documents it', async () => {
+    const task = await lkeClientFor(sandbox).getTaskStatus(SEED);
+    expect(task).toEqual({
+      provider: 'lke',
+      taskId: '8',
+      taskType: 'ModifyAttributeLabel',
+      botBizId: '1767024172536168448',
+      status: 'succeeded',
+      upstreamStatus: 'SUCCESS',
+      message: '',
+      result: { cosPath: '' },
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
+    expect(sandbox.lke.requestCount).toBe(1);
+  });
+
+  it.each([
+    ['PENDING', 'pending'],
+    ['RUNNING', 'running'],
+    ['SUCCESS', 'succeeded'],
+    ['FAILED', 'failed'],
+    ['QUEUED_FOR_REVIEW', 'running'], // undocumented: not finished, kept as sent
+    [null, 'pending'], // Status may be null
+  ])('maps upstream status %p to %p', async (upstream, status) => {
+    sandbox.lke.setTask({ ...SEED, taskId: '77', status: upstream, message: 'm', cosPath: 'cos://bucket/export.xlsx' });
+    const task = await lkeClientFor(sandbox).getTaskStatus({ ...SEED, taskId: '77' });
+    expect(task.status).toBe(status);
+    expect(task.upstreamStatus).toBe(upstream);
+    expect(task.message).toBe('m');
+    expect(task.result).toEqual({ cosPath: 'cos://bucket/export.xlsx' });
+  });
+
+  it('reads a null Params and Message as an empty message and a null cosPath', async () => {
+    sandbox.lke.setTask({ ...SEED, taskId: '78', status: 'RUNNING', message: null, cosPath: undefined });
+    const task = await lkeClientFor(sandbox).getTaskStatus({ ...SEED, taskId: '78' });
+    expect(task).toMatchObject({ status: 'running', message: '', result: { cosPath: null } });
+  });
+
+  it('reports a wrong secret key as an auth error, keeping Code and RequestId, without retrying', async () => {
+    const client = lkeClientFor(sandbox, { credential: { secretId: SECRET_ID, secretKey: 'wrong' } });
+    const error = await client.getTaskStatus(SEED).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamAuthError);
+    expect(error).toMatchObject({
+      code: 'UpstreamAuthFailure',
+      httpStatus: 502,
+      upstreamCode: 'AuthFailure.SignatureFailure',
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    expect(sandbox.lke.requestCount).toBe(1);
+  });
+
+  it('reports an unknown SecretId as an auth error', async () => {
+    const client = lkeClientFor(sandbox, { credential: { secretId: 'AKIDnobody', secretKey: SECRET_KEY } });
+    await expect(client.getTaskStatus(SEED)).rejects.toMatchObject({ upstreamCode: 'AuthFailure.SecretIdNotFound' });
+  });
+
+  it('sends the X-TC-Token of temporary credentials', async () => {
+    sandbox.lke.credentials.set('AKIDtemp', { secretKey: 'temp-key', token: 'session-token' });
+    const ok = lkeClientFor(sandbox, {
+      credential: { secretId: 'AKIDtemp', secretKey: 'temp-key', token: 'session-token' },
+    });
+    await expect(ok.getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
+    const missing = lkeClientFor(sandbox, { credential: { secretId: 'AKIDtemp', secretKey: 'temp-key' } });
+    await expect(missing.getTaskStatus(SEED)).rejects.toMatchObject({ upstreamCode: 'AuthFailure.TokenFailure' });
+  });
+
+  it('reports an unknown task as not found', async () => {
+    const error = await lkeClientFor(sandbox)
+      .getTaskStatus({ ...SEED, taskId: '404' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamNotFoundError);
+    expect(error).toMatchObject({ httpStatus: 404, upstreamCode: 'ResourceNotFound' });
+  });
+
+  it('does not retry parameter errors', async () => {
+    sandbox.lke.inject({ kind: 'error', code: 'InvalidParameterValue.TaskType', message: 'bad task type' }, 5);
+    const error = await lkeClientFor(sandbox)
+      .getTaskStatus(SEED)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamRejectedError);
+    expect(error).toMatchObject({ httpStatus: 400, upstreamCode: 'InvalidParameterValue.TaskType' });
+    expect(sandbox.lke.requestCount).toBe(1);
+  });
+
+  it('does not retry other business errors (FailedOperation)', async () => {
+    sandbox.lke.inject({ kind: 'error', code: 'FailedOperation' }, 5);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).rejects.toBeInstanceOf(UpstreamFailedError);
+    expect(sandbox.lke.requestCount).toBe(1);
+  });
+
+  it('retries throttling and then succeeds, logging each retry', async () => {
+    const log = captureLog();
+    sandbox.lke.inject({ kind: 'error', code: 'RequestLimitExceeded.GlobalRegionUinLimitExceeded' }, 2);
+    const task = await lkeClientFor(sandbox, { log }).getTaskStatus(SEED);
+    expect(task.status).toBe('succeeded');
+    expect(sandbox.lke.requestCount).toBe(3);
+    expect(log.entries.filter((e) => e.message === 'LKE call failed, retrying')).toHaveLength(2);
+    expect(log.entries[0]?.extra).toMatchObject({ upstreamCode: 'RequestLimitExceeded.GlobalRegionUinLimitExceeded' });
+  });
+
+  it('gives up on throttling after the configured attempts', async () => {
+    sandbox.lke.inject({ kind: 'error', code: 'RequestLimitExceeded' }, 10);
+    const client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '3' } });
+    const error = await client.getTaskStatus(SEED).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamThrottledError);
+    expect(error).toMatchObject({ httpStatus: 503, retryAfterSeconds: 1 });
+    expect(sandbox.lke.requestCount).toBe(3);
+  });
+
+  it('retries InternalError', async () => {
+    sandbox.lke.inject({ kind: 'error', code: 'InternalError' }, 1);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
+    expect(sandbox.lke.requestCount).toBe(2);
+  });
+
+  it('retries a gateway 5xx', async () => {
+    sandbox.lke.inject({ kind: 'raw', status: 503, body: 'Service Unavailable', contentType: 'text/plain' }, 1);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
+    expect(sandbox.lke.requestCount).toBe(2);
+    sandbox.lke.inject({ kind: 'raw', status: 502, body: 'Bad Gateway', contentType: 'text/plain' }, 4);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+  });
+
+  it('times out a slow answer, retries it, and reports a timeout', async () => {
+    sandbox.lke.inject({ kind: 'delay', ms: 600 }, 2);
+    const client = lkeClientFor(sandbox, { env: { LKE_TIMEOUT_MS: '150', UPSTREAM_MAX_ATTEMPTS: '2' } });
+    const error = await client.getTaskStatus(SEED).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamTimeoutError);
+    expect(error).toMatchObject({ httpStatus: 504 });
+    expect(sandbox.lke.requestCount).toBe(2);
+  });
+
+  it('recovers when a slow answer is followed by a fast one', async () => {
+    sandbox.lke.inject({ kind: 'delay', ms: 600 }, 1);
+    const client = lkeClientFor(sandbox, { env: { LKE_TIMEOUT_MS: '150' } });
+    await expect(client.getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
+  });
+
+  it.each([
+    ['a body that is not JSON', 'this is not json'],
+    ['a JSON body without Response', '{"Data":{}}'],
+    ['a Status that is not a string', '{"Response":{"Status":7,"RequestId":"r"}}'],
+    ['a malformed Params', '{"Response":{"Status":"SUCCESS","Params":"x","RequestId":"r"}}'],
+  ])('rejects %s as a bad upstream response, without retrying', async (_, body) => {
+    sandbox.lke.inject({ kind: 'raw', status: 200, body }, 5);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).rejects.toBeInstanceOf(UpstreamBadResponseError);
+    expect(sandbox.lke.requestCount).toBe(1);
+  });
+
+  it('reports a refused connection as unavailable after retrying', async () => {
+    const url = sandbox.url;
+    await sandbox.close();
+    const client = lkeClientFor({ ...sandbox, url });
+    await expect(client.getTaskStatus(SEED)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    sandbox = await lkeSandbox();
+  });
+
+  it('stays under 20 requests/second: 45 concurrent calls are never throttled upstream', async () => {
+    const client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '1' } });
+    const started = Date.now();
+    const results = await Promise.all(Array.from({ length: 45 }, () => client.getTaskStatus(SEED)));
+    expect(results.every((t) => t.status === 'succeeded')).toBe(true);
+    expect(sandbox.lke.requestCount).toBe(45);
+    // 45 calls at 20 per (1 s + margin) need at least two full windows.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('is throttled by the sandbox when the limiter is bypassed (the sandbox enforces the quota)', async () => {
+    const client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '1', LKE_RATE_LIMIT_PER_SECOND: '1000' } });
+    const outcomes = await Promise.allSettled(Array.from({ length: 30 }, () => client.getTaskStatus(SEED)));
+    const throttled = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof UpstreamThrottledError);
+    expect(throttled.length).toBe(10);
+  });
+});
