@@ -25,7 +25,8 @@ export class RateLimiter {
   private readonly now: () => number;
 
   constructor({ limit, intervalMs = 1000, marginMs = 25, now = Date.now }: RateLimiterOptions) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`rate limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`rate limit must be a positive integer, got ${limit}`);
     this.limit = limit;
     this.windowMs = intervalMs + marginMs;
     this.now = now;

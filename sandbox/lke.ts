@@ -110,12 +110,17 @@ export class LkeSandbox {
     const fault = this.faults.shift();
     if (fault?.kind === 'error') return error(fault.code, fault.message ?? `Injected ${fault.code}.`);
     if (fault?.kind === 'raw') {
-      return { status: fault.status, headers: { 'content-type': fault.contentType ?? 'application/json' }, body: fault.body };
+      return {
+        status: fault.status,
+        headers: { 'content-type': fault.contentType ?? 'application/json' },
+        body: fault.body,
+      };
     }
     const delayMs = fault?.kind === 'delay' ? fault.ms : undefined;
 
     const action = request.headers['x-tc-action'];
-    if (action !== 'GetTaskStatus') return error('InvalidAction', `The action "${action}" is not found.`, delayMs);
+    if (action !== 'GetTaskStatus')
+      return error('InvalidAction', `The action "${action}" is not found.`, delayMs);
     if (request.headers['x-tc-version'] !== LKE_VERSION) {
       return error('NoSuchVersion', `The version must be ${LKE_VERSION}.`, delayMs);
     }
@@ -128,7 +133,8 @@ export class LkeSandbox {
     let params: Record<string, unknown>;
     try {
       params = JSON.parse(request.body.toString('utf8')) as Record<string, unknown>;
-      if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new Error('not an object');
+      if (params === null || typeof params !== 'object' || Array.isArray(params))
+        throw new Error('not an object');
     } catch {
       return error('InvalidParameter', 'The request body is not a JSON object.', delayMs);
     }

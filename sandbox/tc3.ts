@@ -80,12 +80,14 @@ export function verifyTc3(
   nowSeconds: number = Math.floor(Date.now() / 1000),
 ): Tc3Result {
   const authorization = request.headers['authorization'];
-  if (!authorization) return fail('AuthFailure.SignatureFailure', 'The request is missing the Authorization header.');
+  if (!authorization)
+    return fail('AuthFailure.SignatureFailure', 'The request is missing the Authorization header.');
   const match =
     /^TC3-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{4}-\d{2}-\d{2})\/([^/,\s]+)\/tc3_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(
       authorization.trim(),
     );
-  if (!match) return fail('AuthFailure.InvalidAuthorization', 'The Authorization header is not TC3-HMAC-SHA256.');
+  if (!match)
+    return fail('AuthFailure.InvalidAuthorization', 'The Authorization header is not TC3-HMAC-SHA256.');
   const [, secretId, date, service, signedHeaderList, signature] = match as unknown as string[];
   const signedHeaders = (signedHeaderList as string).split(';');
   if (!signedHeaders.includes('content-type') || !signedHeaders.includes('host')) {
@@ -108,11 +110,15 @@ export function verifyTc3(
   }
   const host = stripPort((request.headers['host'] ?? '').toLowerCase());
   if (service !== host.split('.')[0]) {
-    return fail('AuthFailure.SignatureFailure', `The credential scope service "${service}" does not match the host.`);
+    return fail(
+      'AuthFailure.SignatureFailure',
+      `The credential scope service "${service}" does not match the host.`,
+    );
   }
 
   const secret = lookup(secretId as string);
-  if (!secret) return fail('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure it exists.');
+  if (!secret)
+    return fail('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure it exists.');
   if (secret.token !== undefined && request.headers['x-tc-token'] !== secret.token) {
     return fail('AuthFailure.TokenFailure', 'The token is invalid or expired.');
   }

@@ -21,7 +21,9 @@ export function once<T>(build: () => T): () => T {
   };
 }
 
-export const secretStore = once(() => new SsmSecretStore(intSetting(process.env, 'SECRETS_CACHE_SECONDS', 300, 0, 86_400)));
+export const secretStore = once(
+  () => new SsmSecretStore(intSetting(process.env, 'SECRETS_CACHE_SECONDS', 300, 0, 86_400)),
+);
 
 export const lkeClient = once(
   () =>

@@ -54,7 +54,9 @@ type HttpResult = APIGatewayProxyStructuredResultV2;
 export function isHttpEvent(event: unknown): event is HttpEvent {
   if (event === null || typeof event !== 'object') return false;
   const candidate = event as Record<string, unknown>;
-  return typeof candidate.requestContext === 'object' && ('routeKey' in candidate || 'httpMethod' in candidate);
+  return (
+    typeof candidate.requestContext === 'object' && ('routeKey' in candidate || 'httpMethod' in candidate)
+  );
 }
 
 export function invocationFor(context: Context, now = Date.now()): Invocation {

@@ -136,15 +136,24 @@ export class LkeClient {
 }
 
 /** Maps LKE's `Response` onto the normalized model; rejects a body that is not the documented shape. */
-export function toTaskStatus(query: LkeTaskQuery, response: GetTaskStatusResponse, checkedAt: Date): LkeTaskStatus {
+export function toTaskStatus(
+  query: LkeTaskQuery,
+  response: GetTaskStatusResponse,
+  checkedAt: Date,
+): LkeTaskStatus {
   const { Status, Message, Params, RequestId } = response;
   const requestId = typeof RequestId === 'string' ? RequestId : undefined;
-  const bad = (what: string) => new UpstreamBadResponseError(`LKE answer ${what}`, { provider: 'lke', requestId });
-  if (Status !== undefined && Status !== null && typeof Status !== 'string') throw bad('has a non-string Status');
-  if (Message !== undefined && Message !== null && typeof Message !== 'string') throw bad('has a non-string Message');
-  if (Params !== undefined && Params !== null && typeof Params !== 'object') throw bad('has a malformed Params');
+  const bad = (what: string) =>
+    new UpstreamBadResponseError(`LKE answer ${what}`, { provider: 'lke', requestId });
+  if (Status !== undefined && Status !== null && typeof Status !== 'string')
+    throw bad('has a non-string Status');
+  if (Message !== undefined && Message !== null && typeof Message !== 'string')
+    throw bad('has a non-string Message');
+  if (Params !== undefined && Params !== null && typeof Params !== 'object')
+    throw bad('has a malformed Params');
   const cosPath = Params?.CosPath;
-  if (cosPath !== undefined && cosPath !== null && typeof cosPath !== 'string') throw bad('has a malformed CosPath');
+  if (cosPath !== undefined && cosPath !== null && typeof cosPath !== 'string')
+    throw bad('has a malformed CosPath');
   return {
     provider: 'lke',
     taskId: query.taskId,
@@ -173,7 +182,11 @@ export function classifyLkeError(error: unknown, timedOut: boolean): Error {
       cause: error,
     });
   }
-  const details = { provider: 'lke' as const, upstreamCode: error.code, requestId: error.requestId || undefined };
+  const details = {
+    provider: 'lke' as const,
+    upstreamCode: error.code,
+    requestId: error.requestId || undefined,
+  };
   const code = error.code;
   if (!code) {
     if (timedOut) return new UpstreamTimeoutError('LKE did not answer in time', details);

@@ -39,7 +39,12 @@ export function httpEvent(
     headers: { host: 'localhost:3000', 'content-type': 'application/json' },
     queryStringParameters: options.query,
     pathParameters: options.pathParameters,
-    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    body:
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body),
     isBase64Encoded: false,
     requestContext: {
       accountId: '123456789012',

@@ -44,7 +44,13 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
     ['QUEUED_FOR_REVIEW', 'running'], // undocumented: not finished, kept as sent
     [null, 'pending'], // Status may be null
   ])('maps upstream status %p to %p', async (upstream, status) => {
-    sandbox.lke.setTask({ ...SEED, taskId: '77', status: upstream, message: 'm', cosPath: 'cos://bucket/export.xlsx' });
+    sandbox.lke.setTask({
+      ...SEED,
+      taskId: '77',
+      status: upstream,
+      message: 'm',
+      cosPath: 'cos://bucket/export.xlsx',
+    });
     const task = await lkeClientFor(sandbox).getTaskStatus({ ...SEED, taskId: '77' });
     expect(task.status).toBe(status);
     expect(task.upstreamStatus).toBe(upstream);
@@ -73,7 +79,9 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
 
   it('reports an unknown SecretId as an auth error', async () => {
     const client = lkeClientFor(sandbox, { credential: { secretId: 'AKIDnobody', secretKey: SECRET_KEY } });
-    await expect(client.getTaskStatus(SEED)).rejects.toMatchObject({ upstreamCode: 'AuthFailure.SecretIdNotFound' });
+    await expect(client.getTaskStatus(SEED)).rejects.toMatchObject({
+      upstreamCode: 'AuthFailure.SecretIdNotFound',
+    });
   });
 
   it('sends the X-TC-Token of temporary credentials', async () => {
@@ -83,7 +91,9 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
     });
     await expect(ok.getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
     const missing = lkeClientFor(sandbox, { credential: { secretId: 'AKIDtemp', secretKey: 'temp-key' } });
-    await expect(missing.getTaskStatus(SEED)).rejects.toMatchObject({ upstreamCode: 'AuthFailure.TokenFailure' });
+    await expect(missing.getTaskStatus(SEED)).rejects.toMatchObject({
+      upstreamCode: 'AuthFailure.TokenFailure',
+    });
   });
 
   it('reports an unknown task as not found', async () => {
@@ -95,7 +105,10 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
   });
 
   it('does not retry parameter errors', async () => {
-    sandbox.lke.inject({ kind: 'error', code: 'InvalidParameterValue.TaskType', message: 'bad task type' }, 5);
+    sandbox.lke.inject(
+      { kind: 'error', code: 'InvalidParameterValue.TaskType', message: 'bad task type' },
+      5,
+    );
     const error = await lkeClientFor(sandbox)
       .getTaskStatus(SEED)
       .catch((e: unknown) => e);
@@ -117,7 +130,9 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
     expect(task.status).toBe('succeeded');
     expect(sandbox.lke.requestCount).toBe(3);
     expect(log.entries.filter((e) => e.message === 'LKE call failed, retrying')).toHaveLength(2);
-    expect(log.entries[0]?.extra).toMatchObject({ upstreamCode: 'RequestLimitExceeded.GlobalRegionUinLimitExceeded' });
+    expect(log.entries[0]?.extra).toMatchObject({
+      upstreamCode: 'RequestLimitExceeded.GlobalRegionUinLimitExceeded',
+    });
   });
 
   it('gives up on throttling after the configured attempts', async () => {
@@ -136,7 +151,10 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
   });
 
   it('retries a gateway 5xx', async () => {
-    sandbox.lke.inject({ kind: 'raw', status: 503, body: 'Service Unavailable', contentType: 'text/plain' }, 1);
+    sandbox.lke.inject(
+      { kind: 'raw', status: 503, body: 'Service Unavailable', contentType: 'text/plain' },
+      1,
+    );
     await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
     expect(sandbox.lke.requestCount).toBe(2);
     sandbox.lke.inject({ kind: 'raw', status: 502, body: 'Bad Gateway', contentType: 'text/plain' }, 4);
@@ -188,9 +206,13 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
   });
 
   it('is throttled by the sandbox when the limiter is bypassed (the sandbox enforces the quota)', async () => {
-    const client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '1', LKE_RATE_LIMIT_PER_SECOND: '1000' } });
+    const client = lkeClientFor(sandbox, {
+      env: { UPSTREAM_MAX_ATTEMPTS: '1', LKE_RATE_LIMIT_PER_SECOND: '1000' },
+    });
     const outcomes = await Promise.allSettled(Array.from({ length: 30 }, () => client.getTaskStatus(SEED)));
-    const throttled = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof UpstreamThrottledError);
+    const throttled = outcomes.filter(
+      (o) => o.status === 'rejected' && o.reason instanceof UpstreamThrottledError,
+    );
     expect(throttled.length).toBe(10);
   });
 });

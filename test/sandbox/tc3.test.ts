@@ -12,7 +12,8 @@ function sdkSigned(
   options: { body?: string; timestamp?: number; secretKey?: string; secretId?: string; host?: string } = {},
 ): Tc3Request {
   const host = options.host ?? 'lke.tencentcloudapi.com';
-  const body = options.body ?? '{"TaskId":"8","TaskType":"ModifyAttributeLabel","BotBizId":"1767024172536168448"}';
+  const body =
+    options.body ?? '{"TaskId":"8","TaskType":"ModifyAttributeLabel","BotBizId":"1767024172536168448"}';
   const timestamp = options.timestamp ?? NOW;
   const headers = { 'Content-Type': 'application/json' };
   const authorization = Sign.sign3({
@@ -24,6 +25,7 @@ function sdkSigned(
     secretId: options.secretId ?? SECRET_ID,
     secretKey: options.secretKey ?? SECRET_KEY,
     multipart: false,
+    boundary: '',
     headers,
   });
   return {
@@ -55,13 +57,19 @@ describe('TC3-HMAC-SHA256 verification against the SDK signer', () => {
   it('rejects a tampered body', () => {
     const request = sdkSigned();
     request.body = Buffer.from(request.body.toString().replace('"8"', '"9"'));
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.SignatureFailure' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.SignatureFailure',
+    });
   });
 
   it('rejects a tampered timestamp', () => {
     const request = sdkSigned();
     request.headers['x-tc-timestamp'] = String(NOW + 1);
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.SignatureFailure' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.SignatureFailure',
+    });
   });
 
   it('rejects a signature made with another key', () => {
@@ -74,13 +82,19 @@ describe('TC3-HMAC-SHA256 verification against the SDK signer', () => {
   it('rejects a request signed for another host (service scope)', () => {
     const request = sdkSigned({ host: 'cvm.tencentcloudapi.com' });
     request.headers.host = 'lke.tencentcloudapi.com';
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.SignatureFailure' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.SignatureFailure',
+    });
   });
 
   it('rejects a tampered signed header (content-type)', () => {
     const request = sdkSigned();
     request.headers['content-type'] = 'application/json; charset=utf-8';
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.SignatureFailure' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.SignatureFailure',
+    });
   });
 
   it('enforces the 5-minute clock window both ways', () => {
@@ -103,7 +117,8 @@ describe('TC3-HMAC-SHA256 verification against the SDK signer', () => {
   });
 
   it('requires the token of temporary credentials', () => {
-    const withToken = (id: string) => (id === SECRET_ID ? { secretKey: SECRET_KEY, token: 'tok' } : undefined);
+    const withToken = (id: string) =>
+      id === SECRET_ID ? { secretKey: SECRET_KEY, token: 'tok' } : undefined;
     const request = sdkSigned();
     expect(verifyTc3(request, withToken, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.TokenFailure' });
     request.headers['x-tc-token'] = 'tok';
@@ -113,9 +128,15 @@ describe('TC3-HMAC-SHA256 verification against the SDK signer', () => {
   it('rejects a missing or malformed Authorization header', () => {
     const request = sdkSigned();
     delete request.headers.authorization;
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.SignatureFailure' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.SignatureFailure',
+    });
     request.headers.authorization = 'Basic abc';
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.InvalidAuthorization' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.InvalidAuthorization',
+    });
   });
 
   it('uses the UTC date of the timestamp in the credential scope', () => {
@@ -125,6 +146,9 @@ describe('TC3-HMAC-SHA256 verification against the SDK signer', () => {
       utcDate(NOW),
       utcDate(NOW - 86_400),
     );
-    expect(verifyTc3(request, lookup, NOW)).toMatchObject({ ok: false, code: 'AuthFailure.SignatureFailure' });
+    expect(verifyTc3(request, lookup, NOW)).toMatchObject({
+      ok: false,
+      code: 'AuthFailure.SignatureFailure',
+    });
   });
 });

@@ -1,0 +1,89 @@
+import { ConfigurationError } from '../../lib/errors';
+import { SsmSecretStore } from '../../lib/secrets';
+import { tencentCredentialProvider } from '../../lib/tencent-credentials';
+import { captureAws, fakeAwsConfig, type AwsCapture } from '../helpers/aws-capture';
+
+const PARAMETER = '/tencent-task-tracker/prod/tencentcloud';
+let ssm: AwsCapture;
+let stored: Record<string, string>;
+
+beforeEach(async () => {
+  stored = { [PARAMETER]: JSON.stringify({ secretId: 'AKIDfromSsm', secretKey: 'key-from-ssm' }) };
+  ssm = await captureAws(({ target, body }) => {
+    if (target !== 'AmazonSSM.GetParameter')
+      return { status: 400, body: { __type: 'UnknownOperationException' } };
+    const value = stored[body.Name as string];
+    if (value === undefined)
+      return { status: 400, body: { __type: 'ParameterNotFound', message: 'not found' } };
+    return { body: { Parameter: { Name: body.Name, Type: 'SecureString', Value: value, Version: 1 } } };
+  });
+});
+afterEach(() => ssm.close());
+
+const store = (maxAge = 300) => new SsmSecretStore(maxAge, fakeAwsConfig(ssm.endpoint));
+
+describe('Tencent credentials', () => {
+  it('prefers the environment and never calls SSM then', async () => {
+    const provider = tencentCredentialProvider(
+      {
+        TENCENTCLOUD_SECRET_ID: 'AKIDenv',
+        TENCENTCLOUD_SECRET_KEY: 'env-key',
+        TENCENTCLOUD_SECRET_PARAMETER: PARAMETER,
+      },
+      () => store(),
+    );
+    await expect(provider()).resolves.toEqual({ secretId: 'AKIDenv', secretKey: 'env-key' });
+    expect(ssm.requests).toHaveLength(0);
+  });
+
+  it('passes a session token along', async () => {
+    const provider = tencentCredentialProvider(
+      { TENCENTCLOUD_SECRET_ID: 'a', TENCENTCLOUD_SECRET_KEY: 'b', TENCENTCLOUD_SESSION_TOKEN: 't' },
+      () => store(),
+    );
+    await expect(provider()).resolves.toEqual({ secretId: 'a', secretKey: 'b', token: 't' });
+  });
+
+  it('reads a SecureString with decryption once and caches it across calls', async () => {
+    const secrets = store();
+    const provider = tencentCredentialProvider({ TENCENTCLOUD_SECRET_PARAMETER: PARAMETER }, () => secrets);
+    await expect(provider()).resolves.toEqual({ secretId: 'AKIDfromSsm', secretKey: 'key-from-ssm' });
+    await provider();
+    await provider();
+    expect(ssm.requests).toHaveLength(1);
+    expect(ssm.requests[0]?.body).toEqual({ Name: PARAMETER, WithDecryption: true });
+  });
+
+  it('picks up a rotated secret once the cache has expired', async () => {
+    const secrets = store(0);
+    const provider = tencentCredentialProvider({ TENCENTCLOUD_SECRET_PARAMETER: PARAMETER }, () => secrets);
+    await provider();
+    stored[PARAMETER] = JSON.stringify({ secretId: 'AKIDrotated', secretKey: 'rotated' });
+    await expect(provider()).resolves.toMatchObject({ secretId: 'AKIDrotated' });
+  });
+
+  it('says which parameter to create when it is missing', async () => {
+    const provider = tencentCredentialProvider({ TENCENTCLOUD_SECRET_PARAMETER: '/nope' }, () => store());
+    const error = await provider().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(
+      /SSM parameter \/nope .* does not exist: create it as a SecureString/,
+    );
+  });
+
+  it('never echoes a malformed secret in its error', async () => {
+    stored[PARAMETER] = 'secretId=AKIDleak;secretKey=leaky-key';
+    const provider = tencentCredentialProvider({ TENCENTCLOUD_SECRET_PARAMETER: PARAMETER }, () => store());
+    const error = (await provider().catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe(`Secret ${PARAMETER} is not valid JSON`);
+    stored[PARAMETER] = JSON.stringify({ secretId: 'AKIDleak' });
+    const error2 = (await tencentCredentialProvider({ TENCENTCLOUD_SECRET_PARAMETER: PARAMETER }, () =>
+      store(),
+    )().catch((e: unknown) => e)) as Error;
+    expect(error2.message).not.toContain('AKIDleak');
+  });
+
+  it('fails with what to set when nothing is configured', async () => {
+    await expect(tencentCredentialProvider({}, () => store())()).rejects.toThrow(/TENCENTCLOUD_SECRET_ID/);
+  });
+});
