@@ -1,4 +1,4 @@
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import type { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import type { SSMClientConfig } from '@aws-sdk/client-ssm';
 import { ConfigurationError } from './errors';
 
@@ -6,6 +6,9 @@ import { ConfigurationError } from './errors';
  * Secrets on AWS live in SSM Parameter Store as SecureString parameters and are read at run time, never
  * resolved into the CloudFormation template. Values are cached per container (`maxAgeSeconds`, default 5
  * minutes) so a rotated secret is picked up without a redeploy, and a warm container makes no SSM call.
+ *
+ * The SSM client (~60 ms to load) is loaded on first use, so a container whose credentials come from the
+ * environment never pays for it.
  *
  * Error messages name the parameter, never its value.
  */
@@ -15,18 +18,21 @@ export interface SecretStore {
 }
 
 export class SsmSecretStore implements SecretStore {
-  private readonly provider: SSMProvider;
+  private provider?: Promise<SSMProvider>;
 
   constructor(
     private readonly maxAgeSeconds = 300,
-    clientConfig: SSMClientConfig = {},
-  ) {
-    this.provider = new SSMProvider({ clientConfig });
-  }
+    private readonly clientConfig: SSMClientConfig = {},
+  ) {}
 
   async get(name: string): Promise<string | undefined> {
+    this.provider ??= import('@aws-lambda-powertools/parameters/ssm').then(
+      ({ SSMProvider }) => new SSMProvider({ clientConfig: this.clientConfig }),
+    );
     try {
-      const value = await this.provider.get(name, {
+      const value = await (
+        await this.provider
+      ).get(name, {
         decrypt: true,
         maxAge: this.maxAgeSeconds,
         throwOnMissing: false,

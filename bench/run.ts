@@ -1,0 +1,164 @@
+/**
+ * `npm run bench`: what a deploy costs and how fast a warm function answers, measured on this machine.
+ *
+ * 1. Packages the service (`serverless package --stage prod`, offline) and reports each function's zip and
+ *    bundle size.
+ * 2. Cold start: loads each bundle in a fresh Node process (AWS SDK resolved from node_modules, as the Lambda
+ *    runtime provides it) and runs one direct invoke against the sandbox; median of BENCH_COLD_RUNS (7).
+ * 3. Warm path: the lkeStatus handler in this process, BENCH_WARM_CALLS (2000) direct invokes against the
+ *    sandbox over loopback (quota raised for the bench), reporting latency percentiles, throughput and heap.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import JSZip from 'jszip';
+import { startSandbox } from '../sandbox/server';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..');
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
+const WARM_CALLS = Number(process.env.BENCH_WARM_CALLS ?? 2000);
+const SECRET_ID = 'AKIDbench';
+const SECRET_KEY = 'bench-secret-key';
+
+/** Per bundled function: a direct-invoke payload that exercises its normal path. */
+const INVOKES: Record<string, unknown> = {
+  lkeStatus: { taskId: '8', taskType: 'ModifyAttributeLabel', botBizId: '1767024172536168448' },
+};
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+async function packageService(dir: string) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SLS_TELEMETRY_DISABLED: '1',
+    ESBUILD_WORK_FOLDER: '.esbuild-bench',
+  };
+  for (const key of Object.keys(env))
+    if (key.startsWith('AWS_') || key.startsWith('TENCENTCLOUD_')) delete env[key];
+  await run(
+    process.execPath,
+    [require.resolve('serverless/bin/serverless.js'), 'package', '--stage', 'prod', '--package', dir],
+    {
+      cwd: ROOT,
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+}
+
+/** Loads a bundle in a fresh process and invokes it once; prints timings as JSON. */
+const COLD_PROBE = `
+const t0 = process.hrtime.bigint();
+const mod = require(process.env.BUNDLE);
+const t1 = process.hrtime.bigint();
+const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10000 };
+Promise.resolve(mod.handler(JSON.parse(process.env.PAYLOAD), context)).then((out) => {
+  const t2 = process.hrtime.bigint();
+  process.stdout.write(JSON.stringify({ loadMs: Number(t1 - t0) / 1e6, firstInvokeMs: Number(t2 - t1) / 1e6,
+    rssMiB: process.memoryUsage().rss / 2 ** 20, ok: !!out }));
+}, (e) => { process.stdout.write(JSON.stringify({ error: String(e && e.name) })); });
+`;
+
+async function main() {
+  const sandbox = await startSandbox({
+    lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } }, rateLimitPerSecond: 1_000_000 },
+  });
+  const env = {
+    TENCENTCLOUD_SECRET_ID: SECRET_ID,
+    TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
+    LKE_ENDPOINT: sandbox.url,
+    LKE_RATE_LIMIT_PER_SECOND: '1000',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'ttt-bench-'));
+  try {
+    console.log(`node ${process.version}, ${process.arch}; packaging…`);
+    await packageService(dir);
+
+    console.log('\n## Artifacts and cold start (fresh process per run, median of %d)', COLD_RUNS);
+    console.log('function | zip | bundle | load | first invoke | RSS');
+    for (const file of (await readdir(dir)).filter((f) => f.endsWith('.zip')).sort()) {
+      const name = file.replace(/\.zip$/, '');
+      const zip = await JSZip.loadAsync(await readFile(join(dir, file)));
+      const entry = Object.keys(zip.files).find((f) => f.endsWith('.js')) as string;
+      const bundlePath = join(dir, `${name}.js`);
+      const code = await zip.file(entry)!.async('nodebuffer');
+      await writeFile(bundlePath, code);
+      const payload = INVOKES[name];
+      if (payload === undefined) {
+        console.log(
+          `${name} | ${kb((await stat(join(dir, file))).size)} | ${kb(code.length)} | (no bench payload)`,
+        );
+        continue;
+      }
+      const samples: { loadMs: number; firstInvokeMs: number; rssMiB: number }[] = [];
+      for (let i = 0; i < COLD_RUNS; i++) {
+        const { stdout } = await run(process.execPath, ['-e', COLD_PROBE], {
+          env: {
+            ...process.env,
+            ...env,
+            BUNDLE: bundlePath,
+            PAYLOAD: JSON.stringify(payload),
+            NODE_PATH: join(ROOT, 'node_modules'),
+            NODE_NO_WARNINGS: '1',
+          },
+        });
+        const sample = JSON.parse(stdout);
+        if (sample.error) throw new Error(`${name} cold invoke failed: ${sample.error}`);
+        samples.push(sample);
+      }
+      console.log(
+        `${name} | ${kb((await stat(join(dir, file))).size)} | ${kb(code.length)} | ` +
+          `${median(samples.map((s) => s.loadMs)).toFixed(1)} ms | ${median(samples.map((s) => s.firstInvokeMs)).toFixed(1)} ms | ` +
+          `${median(samples.map((s) => s.rssMiB)).toFixed(1)} MiB`,
+      );
+    }
+
+    console.log('\n## Warm lkeStatus (direct invoke, in process, sandbox over loopback)');
+    Object.assign(process.env, env);
+    const { lkeStatus } = await import('../functions/lke/status');
+    const handler = lkeStatus();
+    const payload = INVOKES.lkeStatus;
+    const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as never;
+    for (let i = 0; i < 50; i++) await handler(payload, context); // warm-up
+    global.gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
+    for (const concurrency of [1, 16]) {
+      const latencies: number[] = [];
+      const started = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next++ < WARM_CALLS) {
+            const t = performance.now();
+            await handler(payload, context);
+            latencies.push(performance.now() - t);
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      latencies.sort((a, b) => a - b);
+      console.log(
+        `concurrency ${concurrency}: ${WARM_CALLS} calls, ${(WARM_CALLS / seconds).toFixed(0)} calls/s, ` +
+          `p50 ${pct(latencies, 0.5).toFixed(2)} ms, p99 ${pct(latencies, 0.99).toFixed(2)} ms`,
+      );
+    }
+    global.gc?.();
+    console.log(`heap growth over the warm runs: ${kb(process.memoryUsage().heapUsed - heapBefore)}`);
+  } finally {
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+    await rm(join(ROOT, '.esbuild-bench'), { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
