@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
+import { DEMO_LIBRARY_ID, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox } from '../sandbox/server';
 
 const run = promisify(execFile);
@@ -26,6 +27,7 @@ const SECRET_KEY = 'bench-secret-key';
 /** Per bundled function: a direct-invoke payload that exercises its normal path. */
 const INVOKES: Record<string, unknown> = {
   lkeStatus: { taskId: '8', taskType: 'ModifyAttributeLabel', botBizId: '1767024172536168448' },
+  smhStatus: { libraryId: 'smhdemo', spaceId: '-', taskIds: ['1', '2', '3', '4', '5', '6', '7'] },
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -69,7 +71,10 @@ async function main() {
   const sandbox = await startSandbox({
     lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } }, rateLimitPerSecond: 1_000_000 },
   });
+  const librarySecret = seedDemoLibrary(sandbox.smh);
   const env = {
+    SMH_BASE_URL: sandbox.url,
+    SMH_LIBRARY_SECRETS: JSON.stringify({ [DEMO_LIBRARY_ID]: librarySecret }),
     TENCENTCLOUD_SECRET_ID: SECRET_ID,
     TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
     LKE_ENDPOINT: sandbox.url,

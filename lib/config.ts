@@ -78,3 +78,29 @@ export function lkeConfig(env: Env = process.env): LkeConfig {
     retry: retryPolicy(env),
   };
 }
+
+export interface SmhConfig {
+  baseUrl: URL;
+  timeoutMs: number;
+  /** Lifetime asked for each access token (SMH's minimum is 300 s). */
+  tokenPeriodSeconds: number;
+  /** `grant` for minted tokens: empty is read-only, which is enough to query tasks. */
+  tokenGrant: string;
+  /** Task ids per upstream request, so URLs stay well under common 2 KiB limits. */
+  maxIdsPerRequest: number;
+  retry: RetryPolicy;
+}
+
+export const SMH_DEFAULT_BASE_URL = 'https://api.tencentsmh.cn';
+
+export function smhConfig(env: Env = process.env): SmhConfig {
+  const baseUrl = parseEndpoint('SMH_BASE_URL', stringSetting(env, 'SMH_BASE_URL', SMH_DEFAULT_BASE_URL));
+  return {
+    baseUrl,
+    timeoutMs: intSetting(env, 'SMH_TIMEOUT_MS', 5000, 100, 60_000),
+    tokenPeriodSeconds: intSetting(env, 'SMH_TOKEN_PERIOD_SECONDS', 3600, 300, 86_400 * 30),
+    tokenGrant: env.SMH_TOKEN_GRANT?.trim() ?? '',
+    maxIdsPerRequest: intSetting(env, 'SMH_MAX_IDS_PER_REQUEST', 50, 1, 100),
+    retry: retryPolicy(env),
+  };
+}

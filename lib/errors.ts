@@ -91,10 +91,14 @@ export class UpstreamRejectedError extends UpstreamError {
   readonly httpStatus = 400;
 }
 
-/** Tencent does not know the task (or it is past its retention window). */
+/** Tencent does not know the task (or it is past its retention window), or the library / space it is in. */
 export class UpstreamNotFoundError extends UpstreamError {
-  readonly code = 'TaskNotFound';
+  readonly code: string;
   readonly httpStatus = 404;
+  constructor(message: string, details: UpstreamErrorDetails & { code?: string }) {
+    super(message, details);
+    this.code = details.code ?? 'TaskNotFound';
+  }
 }
 
 /** Tencent throttled us (LKE `RequestLimitExceeded*`, SMH 429). */

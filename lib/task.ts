@@ -46,3 +46,46 @@ export function normalizeLkeStatus(upstream: string | null | undefined): TaskSta
   if (upstream === null || upstream === undefined || upstream === '') return 'pending';
   return LKE_STATUS_MAP[upstream.toUpperCase()] ?? 'running';
 }
+
+export interface SmhTaskQuery {
+  libraryId: string;
+  /** A space id, `-` for a single-tenant library, or undefined for a library-level task (history clearing). */
+  spaceId?: string;
+  taskIds: string[];
+  userId?: string;
+}
+
+export interface SmhTaskStatus {
+  provider: 'smh';
+  libraryId: string;
+  /** `null` for a library-level task. */
+  spaceId: string | null;
+  taskId: string;
+  status: TaskStatus;
+  /** SMH's numeric status as sent: 202, 200, 204, 500, and 207 / 400 from the newer task-result API. */
+  upstreamStatus: number;
+  result: Record<string, unknown> | null;
+  message: string;
+  checkedAt: string;
+}
+
+export interface SmhQueryResult {
+  tasks: SmhTaskStatus[];
+  /** Ids SMH did not return: unknown, or finished more than 30 days ago. */
+  notFound: string[];
+}
+
+const SMH_STATUS_MAP: Readonly<Record<number, { status: TaskStatus; message: string }>> = {
+  202: { status: 'running', message: '' },
+  200: { status: 'succeeded', message: '' },
+  204: { status: 'succeeded', message: '' },
+  500: { status: 'failed', message: 'The task failed' },
+  // From the task-result API: a partial success is not a success; the result says which items failed.
+  207: { status: 'failed', message: 'The task partly succeeded: some items failed (see result)' },
+  400: { status: 'failed', message: 'The task failed for every item' },
+};
+
+/** Maps SMH's numeric task status; an undocumented number counts as not finished. */
+export function normalizeSmhStatus(upstream: number): { status: TaskStatus; message: string } {
+  return SMH_STATUS_MAP[upstream] ?? { status: 'running', message: '' };
+}

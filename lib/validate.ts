@@ -1,5 +1,5 @@
 import { ValidationError } from './errors';
-import type { LkeTaskQuery } from './task';
+import type { LkeTaskQuery, SmhTaskQuery } from './task';
 
 /**
  * Input checks shared by the HTTP and direct-invoke paths. Every rule is a shape check: a value that passes
@@ -19,6 +19,20 @@ export const LKE_RULES = {
   taskType: { pattern: /^[A-Za-z0-9_]+$/, maxLength: 64, describe: 'letters, digits or "_"' },
   botBizId: { pattern: /^[0-9]+$/, maxLength: 20, describe: 'digits only (the application id)' },
 } as const satisfies Record<keyof LkeTaskQuery, FieldRule>;
+
+export const SMH_RULES = {
+  libraryId: { pattern: /^[A-Za-z0-9_-]+$/, maxLength: 64, describe: 'letters, digits, "_" or "-"' },
+  spaceId: {
+    pattern: /^[A-Za-z0-9_-]+$/,
+    maxLength: 64,
+    describe: 'letters, digits, "_" or "-" ("-" for a single-tenant library)',
+  },
+  taskId: { pattern: /^[1-9][0-9]*$/, maxLength: 19, describe: 'a positive integer' },
+  userId: { pattern: /^[A-Za-z0-9_.@:-]+$/, maxLength: 128, describe: 'letters, digits or "_.@:-"' },
+} as const satisfies Record<string, FieldRule>;
+
+/** At most this many task ids per call to our API (SMH calls are batched below URL limits). */
+export const SMH_MAX_TASK_IDS = 100;
 
 export function asRecord(input: unknown, what = 'input'): Record<string, unknown> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -48,4 +62,46 @@ export function parseLkeTaskQuery(input: unknown): LkeTaskQuery {
     taskType: requireString(record, 'taskType', LKE_RULES.taskType),
     botBizId: requireString(record, 'botBizId', LKE_RULES.botBizId),
   };
+}
+
+function optionalString(record: Record<string, unknown>, field: string, rule: FieldRule): string | undefined {
+  return record[field] === undefined || record[field] === null
+    ? undefined
+    : requireString(record, field, rule);
+}
+
+/**
+ * `taskIds` as an array (direct invoke) or a comma-separated string (HTTP path): positive integers, 1 to 100,
+ * duplicates dropped in order.
+ */
+export function parseSmhTaskIds(value: unknown): string[] {
+  if (value === undefined || value === null) throw new ValidationError('taskIds is required');
+  const items = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(items))
+    throw new ValidationError('taskIds must be an array of ids or a comma-separated string');
+  if (items.length === 0) throw new ValidationError('taskIds must not be empty');
+  if (items.length > SMH_MAX_TASK_IDS) {
+    throw new ValidationError(`taskIds must hold at most ${SMH_MAX_TASK_IDS} ids, got ${items.length}`);
+  }
+  const ids = items.map((item, index) => {
+    try {
+      return requireString({ taskId: item }, 'taskId', SMH_RULES.taskId);
+    } catch {
+      throw new ValidationError(`taskIds[${index}] must be a positive integer (at most 19 digits)`);
+    }
+  });
+  return [...new Set(ids)];
+}
+
+export function parseSmhTaskQuery(input: unknown): SmhTaskQuery {
+  const record = asRecord(input);
+  const query: SmhTaskQuery = {
+    libraryId: requireString(record, 'libraryId', SMH_RULES.libraryId),
+    taskIds: parseSmhTaskIds(record.taskIds),
+  };
+  const spaceId = optionalString(record, 'spaceId', SMH_RULES.spaceId);
+  if (spaceId !== undefined) query.spaceId = spaceId;
+  const userId = optionalString(record, 'userId', SMH_RULES.userId);
+  if (userId !== undefined) query.userId = userId;
+  return query;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { jsonAnswer, type SandboxAnswer } from './answer';
 import { verifyTc3, type Tc3Request, type Tc3Secret } from './tc3';
 
 /**
@@ -21,13 +22,6 @@ export type LkeFault =
   | { kind: 'error'; code: string; message?: string }
   | { kind: 'delay'; ms: number }
   | { kind: 'raw'; status: number; body: string; contentType?: string };
-
-export interface SandboxAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-  delayMs?: number;
-}
 
 export interface LkeSandboxOptions {
   credentials?: Record<string, Tc3Secret>;
@@ -174,12 +168,9 @@ export class LkeSandbox {
   }
 }
 
+/** Cloud API v3 answers everything, errors included, with HTTP 200. */
 function json(body: unknown, delayMs?: number): SandboxAnswer {
-  const answer: SandboxAnswer = {
-    status: 200,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  };
+  const answer = jsonAnswer(200, body);
   if (delayMs !== undefined) answer.delayMs = delayMs;
   return answer;
 }

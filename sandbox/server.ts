@@ -1,21 +1,32 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LkeSandbox, type LkeSandboxOptions, type LkeSandboxTask, type SandboxAnswer } from './lke';
+import { jsonAnswer, type SandboxAnswer } from './answer';
+import { LkeSandbox, type LkeSandboxOptions, type LkeSandboxTask } from './lke';
+import {
+  SmhSandbox,
+  type SmhFault,
+  type SmhSandboxLibrary,
+  type SmhSandboxOptions,
+  type SmhSandboxTask,
+} from './smh';
 
 /**
- * The local stand-in for Tencent: one loopback HTTP server that speaks LKE's Cloud API v3 on `POST /`, plus a
- * small admin API under `/_sandbox/` that the local run uses to set task states (tests use the objects directly).
+ * The local stand-in for Tencent: one loopback HTTP server that speaks LKE's Cloud API v3 on `POST /` and SMH's
+ * REST API under `/api/v1/`, plus a small admin API under `/_sandbox/` that the local run uses to set task
+ * states and faults (tests use the objects directly).
  */
 export interface SandboxOptions {
   port?: number;
   host?: string;
   lke?: LkeSandboxOptions;
+  smh?: SmhSandboxOptions;
 }
 
 export interface Sandbox {
   url: string;
   port: number;
   lke: LkeSandbox;
+  smh: SmhSandbox;
   close(): Promise<void>;
 }
 
@@ -23,8 +34,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const lke = new LkeSandbox(options.lke);
+  const smh = new SmhSandbox(options.smh);
   const server = createServer((req, res) => {
-    void route(req, res, lke).catch(() => {
+    void route(req, res, lke, smh).catch(() => {
       if (!res.headersSent) send(res, { status: 500, headers: {}, body: '' });
       else res.destroy();
     });
@@ -36,15 +48,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     server.listen(options.port ?? 0, host, resolve);
   });
   const { port } = server.address() as AddressInfo;
-  return { url: `http://${host}:${port}`, port, lke, close: () => closeServer(server) };
+  return { url: `http://${host}:${port}`, port, lke, smh, close: () => closeServer(server) };
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, lke: LkeSandbox): Promise<void> {
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  lke: LkeSandbox,
+  smh: SmhSandbox,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sandbox');
   const body = await readBody(req);
   if (body === undefined) return send(res, { status: 413, headers: {}, body: '' });
 
-  if (url.pathname.startsWith('/_sandbox')) return send(res, admin(req.method ?? 'GET', url, body, lke));
+  if (url.pathname.startsWith('/_sandbox')) return send(res, admin(req.method ?? 'GET', url, body, lke, smh));
+  if (url.pathname.startsWith('/api/')) {
+    const answer = smh.handle(req.method ?? 'GET', url.pathname, url.searchParams);
+    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    return send(res, answer);
+  }
 
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -61,32 +83,78 @@ async function route(req: IncomingMessage, res: ServerResponse, lke: LkeSandbox)
   return send(res, answer);
 }
 
-function admin(method: string, url: URL, body: Buffer, lke: LkeSandbox): SandboxAnswer {
-  const ok = (value: unknown, status = 200): SandboxAnswer => ({
-    status,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(value),
-  });
-  if (url.pathname === '/_sandbox/lke/tasks') {
-    if (method === 'GET') return ok(lke.listTasks());
-    if (method === 'PUT' || method === 'POST') {
-      const task = parseLkeTask(body);
-      if (!task) {
-        return ok(
-          { error: 'body must be {"botBizId","taskType","taskId","status","message"?,"cosPath"?} (strings)' },
-          400,
+function admin(method: string, url: URL, body: Buffer, lke: LkeSandbox, smh: SmhSandbox): SandboxAnswer {
+  const write = method === 'PUT' || method === 'POST';
+  const input = write ? parseJson(body) : undefined;
+  const invalid = (shape: string) => jsonAnswer(400, { error: `body must be ${shape}` });
+  switch (`${write ? 'WRITE' : method} ${url.pathname}`) {
+    case 'GET /_sandbox':
+      return jsonAnswer(200, {
+        lke: { tasks: lke.listTasks() },
+        smh: { libraries: smh.libraryIds(), tasks: smh.listTasks() },
+      });
+    case 'GET /_sandbox/lke/tasks':
+      return jsonAnswer(200, lke.listTasks());
+    case 'WRITE /_sandbox/lke/tasks': {
+      const task = parseLkeTask(input);
+      if (!task) return invalid('{"botBizId","taskType","taskId","status","message"?,"cosPath"?} (strings)');
+      lke.setTask(task);
+      return jsonAnswer(200, task);
+    }
+    case 'GET /_sandbox/smh/tasks':
+      return jsonAnswer(200, smh.listTasks());
+    case 'WRITE /_sandbox/smh/tasks': {
+      const task = input as SmhSandboxTask | undefined;
+      if (
+        !task ||
+        typeof task.libraryId !== 'string' ||
+        typeof task.status !== 'number' ||
+        !/^[1-9][0-9]*$/.test(String(task.taskId))
+      ) {
+        return invalid(
+          '{"libraryId","spaceId" (null for library level),"taskId","status" (number),"result"?}',
         );
       }
-      lke.setTask(task);
-      return ok(task);
+      const stored = { ...task, taskId: String(task.taskId), spaceId: task.spaceId ?? null };
+      smh.setTask(stored);
+      return jsonAnswer(200, stored);
     }
+    case 'WRITE /_sandbox/smh/libraries': {
+      const library = input as SmhSandboxLibrary | undefined;
+      if (!library || typeof library.libraryId !== 'string' || typeof library.secret !== 'string') {
+        return invalid('{"libraryId","secret","spaces"?: ["…"]}');
+      }
+      smh.setLibrary(library);
+      return jsonAnswer(200, { libraryId: library.libraryId });
+    }
+    case 'WRITE /_sandbox/smh/faults': {
+      const { times, ...fault } = (input ?? {}) as SmhFault & { times?: number };
+      if (!['status', 'delay', 'raw'].includes(fault.kind)) {
+        return invalid(
+          '{"kind":"status","status":429,"code":"RateLimitExceeded","times"?} or {"kind":"delay","ms":…}',
+        );
+      }
+      smh.inject(fault, typeof times === 'number' ? times : 1);
+      return jsonAnswer(200, { queued: fault });
+    }
+    case 'DELETE /_sandbox/smh/faults':
+      smh.clearFaults();
+      return jsonAnswer(200, { cleared: true });
   }
-  return ok({ error: `no admin route ${method} ${url.pathname}` }, 404);
+  return jsonAnswer(404, { error: `no admin route ${method} ${url.pathname}` });
 }
 
-function parseLkeTask(body: Buffer): LkeSandboxTask | undefined {
+function parseJson(body: Buffer): unknown {
   try {
-    const value = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function parseLkeTask(input: unknown): LkeSandboxTask | undefined {
+  try {
+    const value = input as Record<string, unknown>;
     const { botBizId, taskType, taskId, status, message, cosPath } = value;
     const isText = (v: unknown) => typeof v === 'string' && v.length > 0;
     if (!isText(botBizId) || !isText(taskType) || !isText(taskId)) return undefined;

@@ -2,28 +2,33 @@
  * `npm start`: the whole service on this machine, stage `local`, under serverless-offline.
  *
  * - HTTP API on http://localhost:$PORT (3000), Lambda invoke endpoint on $LAMBDA_PORT (3002).
- * - With no Tencent credentials in the environment it starts the sandbox (a local LKE that checks TC3
- *   signatures) on $SANDBOX_PORT (9100) and points the functions at it: "sandbox mode".
- *   With TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY set it talks to $LKE_ENDPOINT (default: Tencent).
+ * - LKE: with no TENCENTCLOUD_SECRET_ID/KEY in the environment, calls go to the sandbox (a local LKE that checks
+ *   TC3 signatures); with them, to $LKE_ENDPOINT (default: Tencent's international site).
+ * - SMH: with no SMH_LIBRARY_SECRETS, calls go to the sandbox's demo library; with it, to $SMH_BASE_URL.
+ * The sandbox listens on $SANDBOX_PORT (9100) when either API uses it, and the first lines say so.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { DEMO_LIBRARY_ID, DEMO_SMH_TASKS, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox, type Sandbox } from '../sandbox/server';
 
 const env = { ...process.env };
 const port = env.PORT ?? '3000';
 const lambdaPort = env.LAMBDA_PORT ?? '3002';
 const sandboxPort = Number(env.SANDBOX_PORT ?? '9100');
+const api = `http://localhost:${port}`;
 
 async function main() {
-  let sandbox: Sandbox | undefined;
   const lines: string[] = [];
-  const useSandboxForLke = !(env.TENCENTCLOUD_SECRET_ID && env.TENCENTCLOUD_SECRET_KEY);
+  const lkeSandboxed = !(env.TENCENTCLOUD_SECRET_ID && env.TENCENTCLOUD_SECRET_KEY);
+  const smhSandboxed = !env.SMH_LIBRARY_SECRETS;
+  let sandbox: Sandbox | undefined;
+  if (lkeSandboxed || smhSandboxed) sandbox = await startSandbox({ port: sandboxPort });
 
-  if (useSandboxForLke) {
+  if (sandbox && lkeSandboxed) {
     const secretId = `AKIDsandbox${randomBytes(6).toString('hex')}`;
     const secretKey = randomBytes(18).toString('base64url');
-    sandbox = await startSandbox({ port: sandboxPort, lke: { credentials: { [secretId]: { secretKey } } } });
+    sandbox.lke.credentials.set(secretId, { secretKey });
     Object.assign(env, {
       TENCENTCLOUD_SECRET_ID: secretId,
       TENCENTCLOUD_SECRET_KEY: secretKey,
@@ -31,27 +36,44 @@ async function main() {
     });
     delete env.TENCENTCLOUD_SESSION_TOKEN;
     lines.push(
-      `SANDBOX MODE: no Tencent credentials in the environment, so LKE calls go to the local sandbox at ${sandbox.url}`,
-      '  (it verifies TC3 signatures with a per-run key; set TENCENTCLOUD_SECRET_ID/KEY to use a real endpoint)',
-      '  seeded task: TaskId 8, TaskType ModifyAttributeLabel, BotBizId 1767024172536168448, SUCCESS',
-      `  change a task: curl -X PUT ${sandbox.url}/_sandbox/lke/tasks -d '{"botBizId":"1767024172536168448","taskType":"ModifyAttributeLabel","taskId":"9","status":"RUNNING"}'`,
+      `SANDBOX MODE (LKE): no TENCENTCLOUD_SECRET_ID/KEY set, so LKE calls go to the local sandbox at ${sandbox.url}`,
+      '  it verifies TC3 signatures with a per-run key; seeded: TaskId 8, ModifyAttributeLabel, BotBizId 1767024172536168448, SUCCESS',
+      `  try:  curl '${api}/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel'`,
+      `  set:  curl -X PUT ${sandbox.url}/_sandbox/lke/tasks -d '{"botBizId":"1767024172536168448","taskType":"ModifyAttributeLabel","taskId":"9","status":"RUNNING"}'`,
     );
   } else {
     lines.push(
-      `LKE: using your credentials against ${env.LKE_ENDPOINT ?? 'https://lke.intl.tencentcloudapi.com'}`,
+      `LKE: your credentials, against ${env.LKE_ENDPOINT ?? 'https://lke.intl.tencentcloudapi.com'}`,
     );
   }
-  lines.push(
-    `HTTP API: http://localhost:${port}   Lambda invoke endpoint: http://localhost:${lambdaPort}`,
-    `  try: curl 'http://localhost:${port}/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel'`,
-  );
+
+  if (sandbox && smhSandboxed) {
+    const secret = seedDemoLibrary(sandbox.smh);
+    Object.assign(env, {
+      SMH_BASE_URL: sandbox.url,
+      SMH_LIBRARY_SECRETS: JSON.stringify({ [DEMO_LIBRARY_ID]: secret }),
+    });
+    const spaceIds = DEMO_SMH_TASKS.filter((t) => t.spaceId === '-')
+      .map((t) => t.taskId)
+      .join(',');
+    lines.push(
+      `SANDBOX MODE (SMH): no SMH_LIBRARY_SECRETS set, so SMH calls go to the sandbox's demo library "${DEMO_LIBRARY_ID}" (secret: ${secret})`,
+      `  tasks: ${DEMO_SMH_TASKS.map((t) => `${t.taskId} ${t.note}`).join('; ')}`,
+      `  try:  curl ${api}/smh/libraries/${DEMO_LIBRARY_ID}/spaces/-/tasks/${spaceIds}`,
+      `        curl ${api}/smh/libraries/${DEMO_LIBRARY_ID}/tasks/8`,
+      `  set:  curl -X PUT ${sandbox.url}/_sandbox/smh/tasks -d '{"libraryId":"${DEMO_LIBRARY_ID}","spaceId":"-","taskId":"1","status":200}'`,
+      `  fail: curl -X PUT ${sandbox.url}/_sandbox/smh/faults -d '{"kind":"status","status":429,"code":"RateLimitExceeded","times":5}'`,
+    );
+  } else {
+    lines.push(`SMH: your library secrets, against ${env.SMH_BASE_URL ?? 'https://api.tencentsmh.cn'}`);
+  }
+  lines.push(`HTTP API: ${api}   Lambda invoke endpoint: http://localhost:${lambdaPort}`);
   console.log(lines.join('\n'));
 
-  const serverless = require.resolve('serverless/bin/serverless.js');
   const child = spawn(
     process.execPath,
     [
-      serverless,
+      require.resolve('serverless/bin/serverless.js'),
       'offline',
       'start',
       '--stage',

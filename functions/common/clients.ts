@@ -1,12 +1,10 @@
-import { intSetting, lkeConfig } from '../../lib/config';
-import { LkeClient } from '../../lib/lke/client';
+import { intSetting } from '../../lib/config';
 import { SsmSecretStore } from '../../lib/secrets';
-import { tencentCredentialProvider } from '../../lib/tencent-credentials';
-import { logger } from './logger';
 
 /**
- * Clients built once per container and reused by every invocation. Each is built on first use rather than at
- * import, so a configuration mistake becomes a JSON error that names the variable instead of an init crash.
+ * Clients are built once per container and reused by every invocation. Each is built on first use rather than
+ * at import, so a configuration mistake becomes a JSON error that names the variable instead of an init crash.
+ * Each upstream has its own module (lke-client.ts, smh-client.ts) so a function bundles only the SDK it uses.
  * Handlers take these as defaulted parameters; tests pass their own.
  */
 export function once<T>(build: () => T): () => T {
@@ -23,13 +21,4 @@ export function once<T>(build: () => T): () => T {
 
 export const secretStore = once(
   () => new SsmSecretStore(intSetting(process.env, 'SECRETS_CACHE_SECONDS', 300, 0, 86_400)),
-);
-
-export const lkeClient = once(
-  () =>
-    new LkeClient({
-      config: lkeConfig(process.env),
-      credentials: tencentCredentialProvider(process.env, secretStore),
-      log: logger,
-    }),
 );

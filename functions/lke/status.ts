@@ -1,7 +1,7 @@
 import type { LkeClient } from '../../lib/lke/client';
 import type { LkeTaskStatus } from '../../lib/task';
 import { parseLkeTaskQuery } from '../../lib/validate';
-import { lkeClient } from '../common/clients';
+import { lkeClient } from '../common/lke-client';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 
 /**

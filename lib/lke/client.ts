@@ -22,12 +22,7 @@ import { RateLimiter } from '../rate-limiter';
 import { withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
-
-/** What a caller may pass per call: a deadline (epoch ms) and/or a signal, e.g. the Lambda's remaining time. */
-export interface CallOptions {
-  deadline?: number;
-  signal?: AbortSignal;
-}
+import { attemptSignal, type CallOptions } from '../upstream';
 
 export interface LkeClientDeps {
   config: LkeConfig;
@@ -95,13 +90,12 @@ export class LkeClient {
   }
 
   private async attempt<T>(client: SdkLkeClient, action: string, request: object, signal?: AbortSignal) {
-    const timeout = AbortSignal.timeout(this.config.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const attempt = attemptSignal(this.config.timeoutMs, signal);
     let response: unknown;
     try {
-      response = await client.request(action, request, { signal: combined });
+      response = await client.request(action, request, { signal: attempt.signal });
     } catch (error) {
-      throw classifyLkeError(error, timeout.aborted || signal?.aborted === true);
+      throw classifyLkeError(error, attempt.timedOut());
     }
     if (response === null || typeof response !== 'object') {
       throw new UpstreamBadResponseError('LKE answered without a Response object', { provider: 'lke' });

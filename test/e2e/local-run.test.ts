@@ -38,6 +38,37 @@ describe('npm start in sandbox mode (no Tencent credentials)', () => {
     });
   });
 
+  it('serves the SMH demo library with a task in every status', async () => {
+    const response = await fetch(`${run.baseUrl}/smh/libraries/smhdemo/spaces/-/tasks/1,2,3,4,5,6,7`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as {
+      tasks: { taskId: string; status: string }[];
+      notFound: string[];
+    };
+    expect(body.tasks.map((t) => `${t.taskId}:${t.status}`)).toEqual([
+      '1:running',
+      '2:succeeded',
+      '3:succeeded',
+      '4:failed',
+      '5:failed',
+      '6:failed',
+    ]);
+    expect(body.notFound).toEqual(['7']);
+    const library = await fetch(`${run.baseUrl}/smh/libraries/smhdemo/tasks/8`);
+    expect(await library.json()).toMatchObject({
+      tasks: [{ taskId: '8', spaceId: null, result: { deleteCount: 12 } }],
+    });
+  });
+
+  it.each(['..%2Fx', 'a%2Fb', 'lib%3Fx', '%C3%BC', 'a%20b'])(
+    'answers 400 to the hostile library id %p through the real routing',
+    async (libraryId) => {
+      const response = await fetch(`${run.baseUrl}/smh/libraries/${libraryId}/spaces/-/tasks/1`);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('InvalidParameter');
+    },
+  );
+
   it('serves direct invokes on the Lambda endpoint', async () => {
     const response = await fetch(
       `${run.lambdaUrl}/2015-03-31/functions/tencent-task-tracker-local-lkeStatus/invocations`,
@@ -55,10 +86,14 @@ describe('npm start in sandbox mode (no Tencent credentials)', () => {
   });
 });
 
-describe('npm start with credentials and LKE_ENDPOINT (any TC3-verifying endpoint)', () => {
+describe('npm start with credentials, LKE_ENDPOINT and SMH_BASE_URL (any endpoint speaking the protocols)', () => {
   let endpoint: Sandbox;
   beforeAll(async () => {
-    endpoint = await startSandbox({ lke: { credentials: { AKIDe2eUser: { secretKey: 'e2e-right-key' } } } });
+    endpoint = await startSandbox({
+      lke: { credentials: { AKIDe2eUser: { secretKey: 'e2e-right-key' } } },
+      smh: { libraries: [{ libraryId: 'e2elib', secret: 'e2e-right-key' }] },
+    });
+    endpoint.smh.setTask({ libraryId: 'e2elib', spaceId: '-', taskId: '5', status: 202 });
   });
   afterAll(() => endpoint.close());
 
@@ -72,6 +107,8 @@ describe('npm start with credentials and LKE_ENDPOINT (any TC3-verifying endpoin
         TENCENTCLOUD_SECRET_ID: 'AKIDe2eUser',
         TENCENTCLOUD_SECRET_KEY: key,
         LKE_ENDPOINT: endpoint.url,
+        SMH_BASE_URL: endpoint.url,
+        SMH_LIBRARY_SECRETS: JSON.stringify({ e2elib: key }),
       });
       try {
         expect(run.output()).not.toMatch(/SANDBOX MODE/);
@@ -84,7 +121,18 @@ describe('npm start with credentials and LKE_ENDPOINT (any TC3-verifying endpoin
             code: 'UpstreamAuthFailure',
             upstreamCode: 'AuthFailure.SignatureFailure',
           });
+
+        const smh = await fetch(`${run.baseUrl}/smh/libraries/e2elib/spaces/-/tasks/5`);
+        expect(smh.status).toBe(status);
+        const smhBody = (await smh.json()) as { error?: unknown };
+        if (status === 200) expect(smhBody).toMatchObject({ tasks: [{ taskId: '5', status: 'running' }] });
+        else
+          expect(smhBody.error).toMatchObject({
+            code: 'UpstreamAuthFailure',
+            upstreamCode: 'WrongLibraryIdOrSecret',
+          });
         expect(run.output()).not.toContain(key);
+        for (const token of endpoint.smh.issuedTokens) expect(run.output()).not.toContain(token);
       } finally {
         await run.stop();
       }

@@ -12,6 +12,7 @@ beforeAll(async () => {
   packaged = await packageService('prod', {
     TENCENTCLOUD_SECRET_ID: CANARY_ID,
     TENCENTCLOUD_SECRET_KEY: CANARY_KEY,
+    SMH_LIBRARY_SECRETS: JSON.stringify({ canarylib: CANARY_KEY }),
   });
 }, 180_000);
 
@@ -40,17 +41,33 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     });
   });
 
-  it('routes GET /lke/tasks/{taskId} through an HTTP API', () => {
+  it('declares smhStatus the same way', () => {
+    expect(fn('SmhStatusLambdaFunction')).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'functions/smh/status.handler',
+    });
+  });
+
+  it('routes the on-demand GETs through one HTTP API', () => {
     const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route').map(
       ([, r]) => r.Properties.RouteKey,
     );
-    expect(routes).toContain('GET /lke/tasks/{taskId}');
+    expect(routes).toEqual(
+      expect.arrayContaining([
+        'GET /lke/tasks/{taskId}',
+        'GET /smh/libraries/{libraryId}/spaces/{spaceId}/tasks/{taskIds}',
+        'GET /smh/libraries/{libraryId}/tasks/{taskIds}',
+      ]),
+    );
     expect(resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Api')).toHaveLength(1);
   });
 
   it('points functions at the SSM parameter, never at a secret value', () => {
     const env = fn('LkeStatusLambdaFunction').Environment.Variables;
     expect(env.TENCENTCLOUD_SECRET_PARAMETER).toBe('/tencent-task-tracker/prod/tencentcloud');
+    expect(env.SMH_SECRET_PARAMETER_PREFIX).toBe('/tencent-task-tracker/prod/smh/libraries');
+    expect(env).not.toHaveProperty('SMH_LIBRARY_SECRETS');
     expect(env).not.toHaveProperty('TENCENTCLOUD_SECRET_ID');
     expect(env).not.toHaveProperty('TENCENTCLOUD_SECRET_KEY');
   });
@@ -84,5 +101,12 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(bundle).toContain('lke.tencentcloudapi.com');
     expect(bundle).not.toContain('cvm.tencentcloudapi.com'); // the package root would pull every service in
     expect(bundle.length).toBeLessThan(1_000_000);
+  });
+
+  it('keeps the Tencent SDK out of the SMH bundle (it talks REST over fetch)', async () => {
+    const bundle = await zipText(join(packaged.dir, 'smhStatus.zip'), 'functions/smh/status.js');
+    expect(bundle).toContain('/api/v1/token');
+    expect(bundle).not.toContain('tencentcloudapi.com');
+    expect(bundle.length).toBeLessThan(300_000);
   });
 });

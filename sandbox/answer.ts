@@ -1,0 +1,15 @@
+/** What a sandbox API answers; the server writes it out (after `delayMs`, when set). */
+export interface SandboxAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  delayMs?: number;
+}
+
+export function jsonAnswer(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): SandboxAnswer {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
