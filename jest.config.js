@@ -12,4 +12,5 @@ module.exports = {
   // middy ships ESM only; let swc turn it into CommonJS for jest.
   transformIgnorePatterns: ['/node_modules/(?!@middy)'],
   testTimeout: 20000,
+  setupFiles: ['<rootDir>/test/setup-env.js'],
 };

@@ -104,3 +104,34 @@ export function smhConfig(env: Env = process.env): SmhConfig {
     retry: retryPolicy(env),
   };
 }
+
+export interface TrackingConfig {
+  tableName: string;
+  /** Partitions of the due-index per provider, so one hot partition never limits the pollers. */
+  dueShards: number;
+  firstDelaySeconds: number;
+  baseIntervalSeconds: number;
+  backoffFactor: number;
+  maxIntervalSeconds: number;
+  maxAgeDays: number;
+  retentionDays: number;
+  batchSize: number;
+  maxTasksPerRun: number;
+}
+
+export function trackingConfig(env: Env = process.env): TrackingConfig {
+  const tableName = env.TABLE_NAME?.trim();
+  if (!tableName) throw new ConfigurationError('TABLE_NAME is not set: the tracking table name is required');
+  return {
+    tableName,
+    dueShards: intSetting(env, 'DUE_SHARDS', 4, 1, 64),
+    firstDelaySeconds: intSetting(env, 'POLL_FIRST_DELAY_SECONDS', 30, 0, 86_400),
+    baseIntervalSeconds: intSetting(env, 'POLL_BASE_INTERVAL_SECONDS', 60, 1, 86_400),
+    backoffFactor: numberSetting(env, 'POLL_BACKOFF_FACTOR', 2, 1),
+    maxIntervalSeconds: intSetting(env, 'POLL_MAX_INTERVAL_SECONDS', 900, 1, 86_400),
+    maxAgeDays: numberSetting(env, 'POLL_MAX_AGE_DAYS', 30, 0),
+    retentionDays: numberSetting(env, 'RETENTION_DAYS', 30, 0),
+    batchSize: intSetting(env, 'POLL_BATCH_SIZE', 100, 1, 1000),
+    maxTasksPerRun: intSetting(env, 'POLL_MAX_TASKS_PER_RUN', 2000, 1, 100_000),
+  };
+}

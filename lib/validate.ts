@@ -34,7 +34,10 @@ export const SMH_RULES = {
 /** At most this many task ids per call to our API (SMH calls are batched below URL limits). */
 export const SMH_MAX_TASK_IDS = 100;
 
-export function asRecord(input: unknown, what = 'input'): Record<string, unknown> {
+export function asRecord(
+  input: unknown,
+  what = 'The request body (or invoke payload)',
+): Record<string, unknown> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new ValidationError(`${what} must be a JSON object`);
   }
@@ -103,5 +106,63 @@ export function parseSmhTaskQuery(input: unknown): SmhTaskQuery {
   if (spaceId !== undefined) query.spaceId = spaceId;
   const userId = optionalString(record, 'userId', SMH_RULES.userId);
   if (userId !== undefined) query.userId = userId;
+  return query;
+}
+
+/** A boolean flag from a query string (`true`/`false`/`1`/`0`) or JSON; absent is false. */
+export function parseFlag(record: Record<string, unknown>, field: string): boolean {
+  const value = record[field];
+  if (value === undefined || value === null || value === false || value === 'false' || value === '0')
+    return false;
+  if (value === true || value === 'true' || value === '1' || value === '') return true;
+  throw new ValidationError(`${field} must be true or false`);
+}
+
+export const TRACKING_ID_PATTERN = /^(lke|smh)_[A-Za-z0-9_-]{24}$/;
+
+export function parseTrackingId(input: unknown): string {
+  const id = requireString(asRecord(input), 'id', {
+    pattern: TRACKING_ID_PATTERN,
+    maxLength: 28,
+    describe: 'a tracking id (lke_… or smh_…)',
+  });
+  return id;
+}
+
+export const TRACKED_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'expired'] as const;
+
+export function parseListQuery(input: unknown) {
+  const record = asRecord(input);
+  const oneOf = <T extends string>(field: string, allowed: readonly T[]): T | undefined => {
+    const value = record[field];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string' || !allowed.includes(value as T)) {
+      throw new ValidationError(`${field} must be one of ${allowed.join(', ')}`);
+    }
+    return value as T;
+  };
+  const query: {
+    provider?: 'lke' | 'smh';
+    status?: (typeof TRACKED_STATUSES)[number];
+    limit?: number;
+    nextToken?: string;
+  } = {};
+  const provider = oneOf('provider', ['lke', 'smh'] as const);
+  if (provider) query.provider = provider;
+  const status = oneOf('status', TRACKED_STATUSES);
+  if (status) query.status = status;
+  if (record.limit !== undefined && record.limit !== '') {
+    const limit = Number(record.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new ValidationError('limit must be an integer from 1 to 100');
+    query.limit = limit;
+  }
+  if (record.nextToken !== undefined && record.nextToken !== '') {
+    query.nextToken = requireString(record, 'nextToken', {
+      pattern: /^[A-Za-z0-9_-]+$/,
+      maxLength: 2048,
+      describe: 'a token from a previous page',
+    });
+  }
   return query;
 }

@@ -15,6 +15,8 @@ export interface LkeSandboxTask {
   status: string | null;
   message?: string | null;
   cosPath?: string | null;
+  /** When set, GetTaskStatus for this task answers this error code instead (per-task failures for tests). */
+  failWith?: string;
 }
 
 /** A scripted answer for the next request(s), used by tests to provoke each error class. */
@@ -48,6 +50,8 @@ export class LkeSandbox {
   rateLimitPerSecond: number;
   /** Requests that reached the API (signed or not); tests assert "no upstream call" with it. */
   requestCount = 0;
+  /** GetTaskStatus answers per task (`botBizId/taskType/taskId`), so tests can count checks per task. */
+  readonly checks = new Map<string, number>();
   private readonly tasks = new Map<string, LkeSandboxTask>();
   private readonly faults: LkeFault[] = [];
   private readonly arrivals = new Map<string, number[]>();
@@ -141,8 +145,11 @@ export class LkeSandbox {
         return error('InvalidParameterValue', `The parameter \`${name}\` must be a string.`, delayMs);
       }
     }
-    const task = this.getTask(params.BotBizId as string, params.TaskType as string, params.TaskId as string);
+    const key = taskKey(params.BotBizId as string, params.TaskType as string, params.TaskId as string);
+    this.checks.set(key, (this.checks.get(key) ?? 0) + 1);
+    const task = this.tasks.get(key);
     if (!task) return error('ResourceNotFound', 'The task does not exist.', delayMs);
+    if (task.failWith) return error(task.failWith, `Injected ${task.failWith} for this task.`, delayMs);
     return json(
       {
         Response: {

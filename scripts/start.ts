@@ -6,17 +6,58 @@
  *   TC3 signatures); with them, to $LKE_ENDPOINT (default: Tencent's international site).
  * - SMH: with no SMH_LIBRARY_SECRETS, calls go to the sandbox's demo library; with it, to $SMH_BASE_URL.
  * The sandbox listens on $SANDBOX_PORT (9100) when either API uses it, and the first lines say so.
+ * - Tracking: an embedded DynamoDB (dynalite) on $DYNAMODB_PORT (8000) keeps its data under .data/ so it
+ *   survives a restart; the pollers run on their schedule and can be invoked on the Lambda endpoint.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { createTableInput } from '../lib/tracking/table';
 import { DEMO_LIBRARY_ID, DEMO_SMH_TASKS, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox, type Sandbox } from '../sandbox/server';
 
+// Node 20 is supported by the AWS SDK versions in package-lock.json; its notice about future versions would
+// push our own first lines down, so it is turned off here and for the functions run under serverless-offline.
+// (The SDK is imported lazily below, after this line.)
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const env = { ...process.env };
 const port = env.PORT ?? '3000';
 const lambdaPort = env.LAMBDA_PORT ?? '3002';
 const sandboxPort = Number(env.SANDBOX_PORT ?? '9100');
+const dynamoPort = Number(env.DYNAMODB_PORT ?? '8000');
+const dataDir = env.DATA_DIR ?? join(__dirname, '..', '.data');
 const api = `http://localhost:${port}`;
+const TABLE = 'tencent-task-tracker-local-tasks';
+
+/** dynalite on disk under .data/dynamodb, with the tracking table created on first run. */
+async function startDynamo(): Promise<{ endpoint: string; server: Server }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dynalite = require('dynalite') as (options: object) => Server;
+  mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
+  const server = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(dynamoPort, '127.0.0.1', resolve);
+  });
+  const endpoint = `http://127.0.0.1:${dynamoPort}`;
+  const { CreateTableCommand, DynamoDBClient, ResourceInUseException } =
+    await import('@aws-sdk/client-dynamodb');
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await client.send(new CreateTableCommand(createTableInput(TABLE)));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  } finally {
+    client.destroy();
+  }
+  return { endpoint, server };
+}
 
 async function main() {
   const lines: string[] = [];
@@ -67,7 +108,14 @@ async function main() {
   } else {
     lines.push(`SMH: your library secrets, against ${env.SMH_BASE_URL ?? 'https://api.tencentsmh.cn'}`);
   }
-  lines.push(`HTTP API: ${api}   Lambda invoke endpoint: http://localhost:${lambdaPort}`);
+  const dynamo = await startDynamo();
+  env.DYNAMODB_ENDPOINT = dynamo.endpoint;
+  lines.push(
+    `Tracking: table ${TABLE} in dynalite at ${dynamo.endpoint}, data in ${dataDir}`,
+    `  track: curl -X POST ${api}/lke/tasks -d '{"taskId":"8","taskType":"ModifyAttributeLabel","botBizId":"1767024172536168448"}'`,
+    `  poll:  curl -X POST http://localhost:${lambdaPort}/2015-03-31/functions/tencent-task-tracker-local-lkePoll/invocations`,
+    `HTTP API: ${api}   Lambda invoke endpoint: http://localhost:${lambdaPort}`,
+  );
   console.log(lines.join('\n'));
 
   const child = spawn(
@@ -93,6 +141,7 @@ async function main() {
   process.on('SIGTERM', stop);
   child.on('exit', async (code, signal) => {
     await sandbox?.close();
+    await new Promise((resolve) => dynamo.server.close(resolve));
     process.exit(code ?? (signal ? 0 : 1));
   });
 }

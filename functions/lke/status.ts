@@ -1,26 +1,39 @@
 import type { LkeClient } from '../../lib/lke/client';
-import type { LkeTaskStatus } from '../../lib/task';
-import { parseLkeTaskQuery } from '../../lib/validate';
-import { lkeClient } from '../common/lke-client';
+import type { LkeTaskQuery, LkeTaskStatus } from '../../lib/task';
+import { lkeObservation } from '../../lib/tracking/checkers';
+import { lkeIdentity, recordObservation } from '../../lib/tracking/service';
+import type { TaskStore } from '../../lib/tracking/store';
+import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
+import { lkeClient } from '../common/lke-client';
+import { taskStore } from '../common/store';
 
 /**
- * `GET /lke/tasks/{taskId}?botBizId=…&taskType=…`, or a direct invoke with `{"taskId","taskType","botBizId"}`:
- * asks LKE GetTaskStatus once and answers the normalized task.
+ * `GET /lke/tasks/{taskId}?botBizId=…&taskType=…[&track=true]`, or a direct invoke with
+ * `{"taskId","taskType","botBizId","track"?}`: asks LKE GetTaskStatus once and answers the normalized task.
+ * With `track=true` an unfinished task is tracked from then on (the answer gains `trackingId`), and a tracked
+ * one is brought up to date.
  */
-export function lkeStatus(deps: HandlerDeps & { lke?: () => LkeClient } = {}) {
+export function lkeStatus(deps: HandlerDeps & { lke?: () => LkeClient; store?: () => TaskStore } = {}) {
   const lke = deps.lke ?? lkeClient;
-  return dualHandler<ReturnType<typeof parseLkeTaskQuery>, LkeTaskStatus>(
+  const store = deps.store ?? taskStore;
+  return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & { trackingId?: string }>(
     {
       name: 'lkeStatus',
       fromHttp: ({ pathParameters, query }) => ({ ...query, taskId: pathParameters.taskId }),
-      parse: parseLkeTaskQuery,
-      run: (query, { deadline, signal }) => lke().getTaskStatus(query, { deadline, signal }),
+      parse: (input) => ({ query: parseLkeTaskQuery(input), track: parseFlag(asRecord(input), 'track') }),
+      run: async ({ query, track }, { deadline, signal }) => {
+        const task = await lke().getTaskStatus(query, { deadline, signal });
+        if (!track) return task;
+        const record = await recordObservation(store(), lkeIdentity(query), lkeObservation(task));
+        return record ? { ...task, trackingId: record.id } : task;
+      },
       summarize: (task) => ({
         taskId: task.taskId,
         status: task.status,
         upstreamStatus: task.upstreamStatus,
         requestId: task.requestId,
+        trackingId: task.trackingId,
       }),
     },
     deps,

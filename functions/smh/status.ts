@@ -1,17 +1,23 @@
 import type { SmhClient } from '../../lib/smh/client';
 import type { SmhQueryResult, SmhTaskQuery } from '../../lib/task';
-import { parseSmhTaskQuery } from '../../lib/validate';
-import { smhClient } from '../common/smh-client';
+import { smhObservation } from '../../lib/tracking/checkers';
+import { recordObservation, smhIdentity } from '../../lib/tracking/service';
+import type { TaskStore } from '../../lib/tracking/store';
+import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
+import { smhClient } from '../common/smh-client';
+import { taskStore } from '../common/store';
 
 /**
  * `GET /smh/libraries/{libraryId}/spaces/{spaceId}/tasks/{taskIds}` (space level, `-` for single-tenant),
- * `GET /smh/libraries/{libraryId}/tasks/{taskIds}` (library level), optional `?userId=`; or a direct invoke with
- * `{"libraryId","spaceId"?,"taskIds":[…],"userId"?}`: asks SMH Query Task and answers `{tasks, notFound}`.
+ * `GET /smh/libraries/{libraryId}/tasks/{taskIds}` (library level), optional `?userId=` and `?track=true`; or a
+ * direct invoke with `{"libraryId","spaceId"?,"taskIds":[…],"userId"?,"track"?}`: asks SMH Query Task and
+ * answers `{tasks, notFound}`. With `track=true` each unfinished task is tracked (and gains `trackingId`).
  */
-export function smhStatus(deps: HandlerDeps & { smh?: () => SmhClient } = {}) {
+export function smhStatus(deps: HandlerDeps & { smh?: () => SmhClient; store?: () => TaskStore } = {}) {
   const smh = deps.smh ?? smhClient;
-  return dualHandler<SmhTaskQuery, SmhQueryResult>(
+  const store = deps.store ?? taskStore;
+  return dualHandler<{ query: SmhTaskQuery; track: boolean }, SmhQueryResult>(
     {
       name: 'smhStatus',
       fromHttp: ({ pathParameters, query }) => ({
@@ -19,9 +25,23 @@ export function smhStatus(deps: HandlerDeps & { smh?: () => SmhClient } = {}) {
         spaceId: pathParameters.spaceId,
         taskIds: pathParameters.taskIds,
         userId: query.userId,
+        track: query.track,
       }),
-      parse: parseSmhTaskQuery,
-      run: (query, { deadline, signal }) => smh().queryTasks(query, { deadline, signal }),
+      parse: (input) => ({ query: parseSmhTaskQuery(input), track: parseFlag(asRecord(input), 'track') }),
+      run: async ({ query, track }, { deadline, signal }) => {
+        const answer = await smh().queryTasks(query, { deadline, signal });
+        if (!track) return answer;
+        const tasks = [];
+        for (const task of answer.tasks) {
+          const record = await recordObservation(
+            store(),
+            smhIdentity(query, task.taskId),
+            smhObservation(task),
+          );
+          tasks.push(record ? { ...task, trackingId: record.id } : task);
+        }
+        return { ...answer, tasks };
+      },
       summarize: (result) => ({
         tasks: result.tasks.length,
         notFound: result.notFound.length,

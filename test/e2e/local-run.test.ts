@@ -1,12 +1,23 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { startLocalRun, type LocalRun } from '../helpers/local-run';
 
 const SEED_URL = '/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel';
 
+const dataDir = mkdtempSync(join(tmpdir(), 'ttt-e2e-data-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+const json = async (response: Response) => (await response.json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const post = (url: string, body?: unknown) =>
+  fetch(url, { method: 'POST', ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+const put = (url: string, body: unknown) => fetch(url, { method: 'PUT', body: JSON.stringify(body) });
+
 describe('npm start in sandbox mode (no Tencent credentials)', () => {
   let run: LocalRun;
   beforeAll(async () => {
-    run = await startLocalRun();
+    run = await startLocalRun({ DATA_DIR: dataDir });
   }, 120_000);
   afterAll(() => run?.stop());
 
@@ -84,6 +95,87 @@ describe('npm start in sandbox mode (no Tencent credentials)', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ provider: 'lke', taskId: '8', status: 'succeeded' });
   });
+});
+
+describe('tracking under npm start (sandbox mode)', () => {
+  let run: LocalRun;
+  let lkeId: string;
+  beforeAll(async () => {
+    run = await startLocalRun({ DATA_DIR: dataDir });
+  }, 120_000);
+  afterAll(() => run?.stop());
+
+  const invoke = async (fn: string) =>
+    json(await post(`${run.lambdaUrl}/2015-03-31/functions/tencent-task-tracker-local-${fn}/invocations`));
+
+  it('follows an LKE task: track RUNNING, set SUCCESS, invoke lkePoll, see it succeeded with its history', async () => {
+    const task = { botBizId: '1767024172536168448', taskType: 'ExportAttributeLabel', taskId: '4242' };
+    await put(`${run.sandboxUrl}/_sandbox/lke/tasks`, { ...task, status: 'RUNNING' });
+    const tracked = await post(`${run.baseUrl}/lke/tasks`, task);
+    expect(tracked.status).toBe(201);
+    lkeId = (await json(tracked)).id;
+    await put(`${run.sandboxUrl}/_sandbox/lke/tasks`, {
+      ...task,
+      status: 'SUCCESS',
+      cosPath: 'cos://bucket/export.xlsx',
+    });
+    const summary = await invoke('lkePoll');
+    expect(summary).toMatchObject({ claimed: 1, checked: 1, finished: 1, durationMs: expect.any(Number) });
+    const record = await json(await fetch(`${run.baseUrl}/tasks/${lkeId}`));
+    expect(record).toMatchObject({
+      id: lkeId,
+      status: 'succeeded',
+      result: { cosPath: 'cos://bucket/export.xlsx' },
+    });
+    expect(record.history.map((h: { status: string }) => h.status)).toEqual(['pending', 'succeeded']);
+  });
+
+  it('follows an SMH task the same way', async () => {
+    await put(`${run.sandboxUrl}/_sandbox/smh/tasks`, {
+      libraryId: 'smhdemo',
+      spaceId: '-',
+      taskId: '77',
+      status: 202,
+    });
+    const tracked = await post(`${run.baseUrl}/smh/tasks`, {
+      libraryId: 'smhdemo',
+      spaceId: '-',
+      taskIds: ['77'],
+    });
+    expect(tracked.status).toBe(201);
+    const id = (await json(tracked)).tasks[0].id;
+    expect(await invoke('smhPoll')).toMatchObject({ claimed: 1, checked: 1, finished: 0, rescheduled: 1 });
+    await put(`${run.sandboxUrl}/_sandbox/smh/tasks`, {
+      libraryId: 'smhdemo',
+      spaceId: '-',
+      taskId: '77',
+      status: 200,
+      result: { path: ['done.pdf'] },
+    });
+    // Locally a task is re-checked 10 s after its first check.
+    await new Promise((resolve) => setTimeout(resolve, 10_500));
+    expect(await invoke('smhPoll')).toMatchObject({ claimed: 1, finished: 1 });
+    const record = await json(await fetch(`${run.baseUrl}/tasks/${id}`));
+    expect(record).toMatchObject({
+      status: 'succeeded',
+      upstreamStatus: 200,
+      result: { path: ['done.pdf'] },
+    });
+    expect(record.history.map((h: { status: string }) => h.status)).toEqual([
+      'pending',
+      'running',
+      'succeeded',
+    ]);
+  }, 30_000);
+
+  it('keeps tracked tasks across a restart (data under DATA_DIR, .data/ by default)', async () => {
+    await run.stop();
+    run = await startLocalRun({ DATA_DIR: dataDir });
+    const record = await json(await fetch(`${run.baseUrl}/tasks/${lkeId}`));
+    expect(record).toMatchObject({ id: lkeId, status: 'succeeded' });
+    const list = await json(await fetch(`${run.baseUrl}/tasks?provider=lke&status=succeeded`));
+    expect(list.items.map((t: { id: string }) => t.id)).toContain(lkeId);
+  }, 120_000);
 });
 
 describe('npm start with credentials, LKE_ENDPOINT and SMH_BASE_URL (any endpoint speaking the protocols)', () => {

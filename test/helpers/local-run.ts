@@ -18,13 +18,22 @@ export function freePort(): Promise<number> {
 export interface LocalRun {
   baseUrl: string;
   lambdaUrl: string;
+  sandboxUrl: string;
   output(): string;
   stop(): Promise<void>;
 }
 
-/** Runs `npm start`'s script (scripts/start.ts) as a user would, and waits until the HTTP API answers. */
+/**
+ * Runs `npm start`'s script (scripts/start.ts) as a user would, and waits until the HTTP API answers. Pass
+ * DATA_DIR to keep the tracking data somewhere else than the project's .data/.
+ */
 export async function startLocalRun(env: Record<string, string> = {}): Promise<LocalRun> {
-  const [port, lambdaPort, sandboxPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [port, lambdaPort, sandboxPort, dynamoPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const work = `.esbuild-e2e-${port}`;
   const child: ChildProcess = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['scripts/start.ts'], {
     cwd: ROOT,
@@ -33,6 +42,7 @@ export async function startLocalRun(env: Record<string, string> = {}): Promise<L
       PORT: String(port),
       LAMBDA_PORT: String(lambdaPort),
       SANDBOX_PORT: String(sandboxPort),
+      DYNAMODB_PORT: String(dynamoPort),
       ESBUILD_WORK_FOLDER: work,
       ...env,
     }),
@@ -72,6 +82,7 @@ export async function startLocalRun(env: Record<string, string> = {}): Promise<L
   return {
     baseUrl: `http://localhost:${port}`,
     lambdaUrl: `http://localhost:${lambdaPort}`,
+    sandboxUrl: `http://127.0.0.1:${sandboxPort}`,
     output: () => output,
     stop,
   };

@@ -1,6 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import JSZip from 'jszip';
+import { createTableInput } from '../../lib/tracking/table';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { PERMISSIONS, roleName } = require('../../infra/iam.js') as {
+  PERMISSIONS: Record<string, unknown>;
+  roleName: (fn: string) => string;
+};
 import { packageService, resourcesOfType, type Packaged } from '../helpers/serverless';
 
 // Canary secrets in the environment of the packaging run: none may end up in any artifact.
@@ -23,6 +29,12 @@ async function zipText(path: string, entry?: string): Promise<string> {
   const texts = await Promise.all(names.map((name) => zip.file(name)!.async('string')));
   return texts.join('\n');
 }
+
+const fn_role = (fn: string) => {
+  const resource = packaged.template.Resources[roleName(fn)];
+  if (!resource) throw new Error(`no role for ${fn}`);
+  return resource.Properties as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+};
 
 const fn = (logicalId: string) => {
   const resource = packaged.template.Resources[logicalId];
@@ -63,6 +75,13 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Api')).toHaveLength(1);
   });
 
+  it('turns point-in-time recovery off outside prod', async () => {
+    const dev = await packageService('dev');
+    expect(dev.template.Resources.TasksTable?.Properties.PointInTimeRecoverySpecification).toEqual({
+      PointInTimeRecoveryEnabled: false,
+    });
+  }, 180_000);
+
   it('points functions at the SSM parameter, never at a secret value', () => {
     const env = fn('LkeStatusLambdaFunction').Environment.Variables;
     expect(env.TENCENTCLOUD_SECRET_PARAMETER).toBe('/tencent-task-tracker/prod/tencentcloud');
@@ -72,12 +91,90 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(env).not.toHaveProperty('TENCENTCLOUD_SECRET_KEY');
   });
 
-  it('lets functions read only this stage parameters', () => {
-    const [, role] = resourcesOfType(packaged.template, 'AWS::IAM::Role')[0]!;
-    const statements = JSON.stringify(role.Properties.Policies);
-    expect(statements).toContain('ssm:GetParameter');
-    expect(statements).toContain(':parameter/tencent-task-tracker/prod/*');
-    expect(statements).not.toContain('"ssm:*"');
+  it('gives every function its own role, and no shared default role', () => {
+    expect(packaged.template.Resources).not.toHaveProperty('IamRoleLambdaExecution');
+    const functions = resourcesOfType(packaged.template, 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(Object.keys(PERMISSIONS).length);
+    for (const [logicalId, resource] of functions) {
+      const name = String(resource.Properties.FunctionName).replace('tencent-task-tracker-prod-', '');
+      expect(resource.Properties.Role).toEqual({ 'Fn::GetAtt': [roleName(name), 'Arn'] });
+      expect(logicalId).toBe(`${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`);
+    }
+  });
+
+  it('limits each role to the table actions, indexes and secrets its function uses', () => {
+    const statementsOf = (fn: string) =>
+      fn_role(fn).Policies[0].PolicyDocument.Statement as { Action: string[]; Resource: unknown }[];
+    const actionsOf = (fn: string) =>
+      statementsOf(fn)
+        .flatMap((s) => s.Action)
+        .sort();
+    expect(actionsOf('getTask')).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('listTasks')).toEqual(['dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf('trackLke')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actionsOf('lkePoll')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'ssm:GetParameter',
+    ]);
+    const all = JSON.stringify(packaged.template.Resources);
+    expect(all).not.toMatch(/"dynamodb:\*"|"ssm:\*"|"Resource":"\*"/);
+    expect(JSON.stringify(statementsOf('listTasks'))).toContain('/index/byProvider');
+    expect(JSON.stringify(statementsOf('listTasks'))).not.toContain('/index/due');
+    expect(JSON.stringify(statementsOf('lkePoll'))).toContain('/index/due');
+    expect(JSON.stringify(statementsOf('lkePoll'))).toContain(
+      ':parameter/tencent-task-tracker/prod/tencentcloud',
+    );
+    expect(JSON.stringify(statementsOf('lkePoll'))).not.toContain('smh/libraries');
+    expect(JSON.stringify(statementsOf('smhPoll'))).toContain(
+      ':parameter/tencent-task-tracker/prod/smh/libraries/*',
+    );
+    expect(JSON.stringify(statementsOf('getTask'))).not.toContain('ssm');
+  });
+
+  it('declares the tracking table as lib/tracking/table.ts describes it, with TTL and PITR on prod', () => {
+    const table = packaged.template.Resources.TasksTable!;
+    const expected = createTableInput('tencent-task-tracker-prod-tasks');
+    expect(table.Type).toBe('AWS::DynamoDB::Table');
+    expect(table.Properties).toMatchObject({
+      TableName: expected.TableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: expected.KeySchema,
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+    expect(table.Properties.AttributeDefinitions).toEqual(expected.AttributeDefinitions);
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual(expected.GlobalSecondaryIndexes);
+    expect(fn('LkePollLambdaFunction').Environment.Variables.TABLE_NAME).toBe(
+      'tencent-task-tracker-prod-tasks',
+    );
+  });
+
+  it('schedules both pollers every minute', () => {
+    const rules = resourcesOfType(packaged.template, 'AWS::Events::Rule').map(([, r]) => r.Properties);
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) expect(rule.ScheduleExpression).toBe('rate(1 minute)');
+    const targets = rules.map((r) => JSON.stringify(r.Targets));
+    expect(targets.some((t) => t.includes('LkePollLambdaFunction'))).toBe(true);
+    expect(targets.some((t) => t.includes('SmhPollLambdaFunction'))).toBe(true);
+    expect(fn('LkePollLambdaFunction').Timeout).toBe(120);
+  });
+
+  it('routes the tracking API', () => {
+    const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route').map(
+      ([, r]) => r.Properties.RouteKey,
+    );
+    expect(routes).toEqual(
+      expect.arrayContaining(['POST /lke/tasks', 'POST /smh/tasks', 'GET /tasks/{id}', 'GET /tasks']),
+    );
   });
 
   it('has no plaintext secret in the template, the state file or any bundle', async () => {

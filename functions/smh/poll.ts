@@ -1,0 +1,13 @@
+import { smhChecker } from '../../lib/tracking/checkers';
+import { once } from '../common/clients';
+import { logger } from '../common/logger';
+import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
+import { smhClient } from '../common/smh-client';
+import { taskStore } from '../common/store';
+
+/** Scheduled SMH poller: checks every due SMH task, one batched query per library/space/user. */
+const defaults = once(() => ({ store: taskStore(), checker: smhChecker(smhClient), log: logger }));
+
+export const smhPoll = (deps: PollHandlerDeps = {}) => pollHandler('smhPoll', defaults, deps);
+
+export const handler = smhPoll();

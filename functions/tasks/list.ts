@@ -1,0 +1,30 @@
+import { toPublic, type PublicTask } from '../../lib/tracking/model';
+import type { TaskStore } from '../../lib/tracking/store';
+import { parseListQuery } from '../../lib/validate';
+import { dualHandler, type HandlerDeps } from '../common/handler';
+import { taskStore } from '../common/store';
+
+/**
+ * `GET /tasks?provider=&status=&limit=&nextToken=` (or the same fields by direct invoke): a page of tracked
+ * tasks, newest first within each provider, and a `nextToken` while there are more.
+ */
+export function listTasks(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
+  const store = deps.store ?? taskStore;
+  return dualHandler<ReturnType<typeof parseListQuery>, { items: PublicTask[]; nextToken?: string }>(
+    {
+      name: 'listTasks',
+      fromHttp: ({ query }) => query,
+      parse: parseListQuery,
+      run: async (query) => {
+        const page = await store().list(query);
+        return page.nextToken
+          ? { items: page.items.map(toPublic), nextToken: page.nextToken }
+          : { items: page.items.map(toPublic) };
+      },
+      summarize: (page) => ({ items: page.items.length, more: page.nextToken !== undefined }),
+    },
+    deps,
+  );
+}
+
+export const handler = listTasks();

@@ -1,0 +1,94 @@
+// Least-privilege IAM: one role per function, with only the actions that function uses.
+// Included from serverless.yml (`resources`); the packaging test reads the result back from the template.
+'use strict';
+
+/** What each function may do. `table`: actions on the table itself; `index`: Query on an index; `ssm`: secrets. */
+const PERMISSIONS = {
+  lkeStatus: { ssm: ['tencentcloud'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
+  smhStatus: { ssm: ['smh'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
+  trackLke: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
+  trackSmh: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
+  getTask: { table: ['dynamodb:GetItem'] },
+  listTasks: { index: ['byProvider'] },
+  lkePoll: { ssm: ['tencentcloud'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'], index: ['due'] },
+  smhPoll: { ssm: ['smh'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'], index: ['due'] },
+};
+
+const TABLE_ARN = { 'Fn::GetAtt': ['TasksTable', 'Arn'] };
+const arn = (...parts) => ({ 'Fn::Join': ['', parts] });
+const partition = { Ref: 'AWS::Partition' };
+const region = { Ref: 'AWS::Region' };
+const account = { Ref: 'AWS::AccountId' };
+
+function roleName(fn) {
+  return `${fn[0].toUpperCase()}${fn.slice(1)}Role`;
+}
+
+module.exports = async ({ resolveVariable }) => {
+  const service = await resolveVariable('self:service');
+  const stage = await resolveVariable('sls:stage');
+  const secretsPrefix = await resolveVariable('param:secretsPrefix');
+  const ssmPaths = {
+    tencentcloud: `${secretsPrefix}/tencentcloud`,
+    smh: `${secretsPrefix}/smh/libraries/*`,
+  };
+  const Resources = {};
+  for (const [fn, permissions] of Object.entries(PERMISSIONS)) {
+    const functionName = `${service}-${stage}-${fn}`;
+    const statements = [
+      {
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: arn(
+          'arn:',
+          partition,
+          ':logs:',
+          region,
+          ':',
+          account,
+          `:log-group:/aws/lambda/${functionName}:*`,
+        ),
+      },
+    ];
+    if (permissions.ssm) {
+      statements.push({
+        Effect: 'Allow',
+        Action: ['ssm:GetParameter'],
+        Resource: permissions.ssm.map((key) =>
+          arn('arn:', partition, ':ssm:', region, ':', account, `:parameter${ssmPaths[key]}`),
+        ),
+      });
+    }
+    if (permissions.table) {
+      statements.push({ Effect: 'Allow', Action: permissions.table, Resource: TABLE_ARN });
+    }
+    if (permissions.index) {
+      statements.push({
+        Effect: 'Allow',
+        Action: ['dynamodb:Query'],
+        Resource: permissions.index.map((index) => arn(TABLE_ARN, `/index/${index}`)),
+      });
+    }
+    Resources[roleName(fn)] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] },
+          ],
+        },
+        Policies: [
+          {
+            PolicyName: `${fn}-least-privilege`,
+            PolicyDocument: { Version: '2012-10-17', Statement: statements },
+          },
+        ],
+      },
+    };
+  }
+  return { Resources };
+};
+
+module.exports.PERMISSIONS = PERMISSIONS;
+module.exports.roleName = roleName;

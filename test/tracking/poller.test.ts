@@ -1,0 +1,264 @@
+import { lkeConfig } from '../../lib/config';
+import { LkeClient } from '../../lib/lke/client';
+import type { TrackedTask } from '../../lib/tracking/model';
+import { lkeChecker, smhChecker, type Checker } from '../../lib/tracking/checkers';
+import { poll, type PollSummary } from '../../lib/tracking/poller';
+import { lkeIdentity, smhIdentity, track } from '../../lib/tracking/service';
+import type { TaskStore } from '../../lib/tracking/store';
+import { startSandbox, type Sandbox } from '../../sandbox/server';
+import { startDynamo, storeFor, testClock, type LocalDynamo } from '../helpers/dynamo';
+import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
+import { captureLog } from '../helpers/log';
+import { LIB, LIB_SECRET, smhClientFor } from '../helpers/smh';
+
+let dynamo: LocalDynamo;
+let sandbox: Sandbox;
+let clock: ReturnType<typeof testClock>;
+let store: TaskStore;
+
+beforeEach(async () => {
+  [dynamo, sandbox] = await Promise.all([
+    startDynamo(),
+    startSandbox({
+      lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } }, rateLimitPerSecond: 1_000_000 },
+      smh: { libraries: [{ libraryId: LIB, secret: LIB_SECRET }] },
+    }),
+  ]);
+  clock = testClock();
+  store = storeFor(dynamo, clock);
+});
+afterEach(async () => {
+  await Promise.all([dynamo.close(), sandbox.close()]);
+});
+
+function lke(env: Record<string, string> = {}) {
+  const client = new LkeClient({
+    config: lkeConfig({
+      LKE_ENDPOINT: sandbox.url,
+      LKE_RATE_LIMIT_PER_SECOND: '1000',
+      UPSTREAM_RETRY_BASE_MS: '1',
+      UPSTREAM_RETRY_MAX_MS: '2',
+      ...env,
+    }),
+    credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
+  });
+  return lkeChecker(() => client);
+}
+const smh = () => {
+  const client = smhClientFor(sandbox);
+  return smhChecker(() => client);
+};
+const run = (checker: Checker, s: TaskStore = store, extra: { owner?: string; deadlineMs?: number } = {}) =>
+  poll(
+    { store: s, checker, log: captureLog(), ...(extra.owner ? { owner: extra.owner } : {}) },
+    { deadline: clock.now() + (extra.deadlineMs ?? 60_000) },
+  );
+const lkeTask = (taskId: string, status: string | null = 'RUNNING') => {
+  sandbox.lke.setTask({ botBizId: '1', taskType: 'ExportAttributeLabel', taskId, status, cosPath: '' });
+  return lkeIdentity({ botBizId: '1', taskType: 'ExportAttributeLabel', taskId });
+};
+const get = async (id: string) => (await store.get(id)) as TrackedTask;
+
+describe('poll (LKE)', () => {
+  it('follows a task from tracked to succeeded, with its history', async () => {
+    const { task } = await track(store, lkeTask('100', 'RUNNING'));
+    const first = await run(lke());
+    expect(first).toMatchObject({
+      claimed: 1,
+      checked: 1,
+      changed: 1,
+      finished: 0,
+      failed: 0,
+      rescheduled: 1,
+    });
+    expect(await get(task.id)).toMatchObject({
+      status: 'running',
+      upstreamStatus: 'RUNNING',
+      attempts: 1,
+      lease: null,
+    });
+
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '100',
+      status: 'SUCCESS',
+      cosPath: 'cos://x',
+    });
+    expect(await run(lke())).toMatchObject({ claimed: 0 }); // not due yet
+    clock.advance(60_000);
+    expect(await run(lke())).toMatchObject({ claimed: 1, checked: 1, changed: 1, finished: 1 });
+    const done = await get(task.id);
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      result: { cosPath: 'cos://x' },
+      attempts: 2,
+      nextCheckAt: null,
+    });
+    expect(done.history.map((h) => [h.status, h.upstreamStatus])).toEqual([
+      ['pending', null],
+      ['running', 'RUNNING'],
+      ['succeeded', 'SUCCESS'],
+    ]);
+    clock.advance(3_600_000);
+    expect(await run(lke())).toMatchObject({ claimed: 0 }); // finished tasks are never checked again
+  });
+
+  it('backs off by the settings: base × factor^n, capped', async () => {
+    store = storeFor(dynamo, clock, {
+      POLL_BASE_INTERVAL_SECONDS: '10',
+      POLL_BACKOFF_FACTOR: '3',
+      POLL_MAX_INTERVAL_SECONDS: '200',
+    });
+    const { task } = await track(store, lkeTask('101'));
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await run(lke());
+      const stored = await get(task.id);
+      delays.push((Date.parse(stored.nextCheckAt as string) - clock.now()) / 1000);
+      clock.set(Date.parse(stored.nextCheckAt as string));
+    }
+    expect(delays).toEqual([10, 30, 90, 200, 200]);
+  });
+
+  it('expires a task past its max age without asking upstream', async () => {
+    store = storeFor(dynamo, clock, { POLL_MAX_AGE_DAYS: '1' });
+    const { task } = await track(store, lkeTask('102'));
+    clock.advance(86_400_000 + 1);
+    const summary = await run(lke());
+    expect(summary).toMatchObject({ claimed: 1, checked: 0, finished: 1, changed: 1 });
+    expect(await get(task.id)).toMatchObject({
+      status: 'expired',
+      message: expect.stringMatching(/after 1 days/),
+    });
+    expect(sandbox.lke.requestCount).toBe(0);
+  });
+
+  it('expires a task LKE does not know', async () => {
+    const { task } = await track(store, lkeIdentity({ botBizId: '1', taskType: 'T', taskId: '404' }));
+    expect(await run(lke())).toMatchObject({ checked: 1, finished: 1 });
+    expect(await get(task.id)).toMatchObject({ status: 'expired', message: 'LKE does not know this task' });
+  });
+
+  it('never fails the batch for one task: upstream errors and damaged records are counted and retried', async () => {
+    const good = await Promise.all(['1', '2', '3'].map((id) => track(store, lkeTask(`20${id}`, 'SUCCESS'))));
+    const damaged = await track(store, lkeIdentity({ botBizId: 'x y', taskType: 'T', taskId: '9' }));
+    const rejected = await track(store, lkeTask('204'));
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '204',
+      status: null,
+      failWith: 'FailedOperation',
+    });
+    const summary = await run(lke());
+    expect(summary).toMatchObject({ claimed: 5, checked: 3, failed: 2, finished: 3, rescheduled: 2 });
+    for (const { task } of good) expect((await get(task.id)).status).toBe('succeeded');
+    expect(await get(rejected.task.id)).toMatchObject({
+      status: 'pending',
+      errors: 1,
+      lastError: { code: 'UpstreamError', message: expect.stringContaining('FailedOperation') },
+    });
+    expect(await get(damaged.task.id)).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lastError: { code: 'InvalidParameter' },
+      nextCheckAt: new Date(clock.now() + 60_000).toISOString(),
+    });
+    expect(sandbox.lke.checks.has('x y/T/9')).toBe(false); // the damaged record never went upstream
+  });
+
+  it('slows down on throttling instead of failing tasks', async () => {
+    const tracked = await Promise.all(['1', '2'].map((id) => track(store, lkeTask(`30${id}`, 'SUCCESS'))));
+    sandbox.lke.inject({ kind: 'error', code: 'RequestLimitExceeded' }, 8); // 2 tasks × 4 attempts
+    const summary = await run(lke(), store, { deadlineMs: 14_000 });
+    expect(summary).toMatchObject({ claimed: 2, throttled: 2, failed: 0, finished: 0 });
+    for (const { task } of tracked) {
+      expect(await get(task.id)).toMatchObject({ status: 'pending', attempts: 0, errors: 0, lease: null });
+    }
+    clock.advance(5_000);
+    expect(await run(lke())).toMatchObject({ claimed: 2, finished: 2, throttled: 0 });
+  });
+
+  it('gives back what it had no time for, and the next run finishes it', async () => {
+    for (let i = 0; i < 8; i++) await track(store, lkeTask(`40${i}`, 'SUCCESS'));
+    // 2 requests per second and 1.3 s of checking time: only part of the batch fits.
+    const summary = await poll(
+      { store, checker: lke({ LKE_RATE_LIMIT_PER_SECOND: '2' }), log: captureLog() },
+      { deadline: clock.now() + 1500, claimMarginMs: 500, checkMarginMs: 200 },
+    );
+    expect(summary.claimed).toBe(8);
+    expect(summary.finished).toBeGreaterThan(0);
+    expect(summary.finished).toBeLessThan(8);
+    expect(summary.rescheduled).toBe(8 - summary.finished);
+    const next = await run(lke());
+    expect(next.claimed).toBe(8 - summary.finished);
+    expect(next.finished).toBe(8 - summary.finished);
+  });
+
+  it('loses nothing when a poller dies mid-run: leases expire and the next run does the work', async () => {
+    const tracked = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => track(store, lkeTask(`50${i}`, 'SUCCESS'))),
+    );
+    const hang: Checker = { provider: 'lke', check: () => new Promise(() => undefined) };
+    void poll({ store, checker: hang, owner: 'doomed' }, { deadline: clock.now() + 60_000 }); // never completes
+    await new Promise((resolve) => setTimeout(resolve, 300)); // it has claimed the batch and "died"
+    expect(await run(lke())).toMatchObject({ claimed: 0 }); // leased to the dead poller
+    clock.advance(60_000 + 30_000 + 1); // its deadline plus the lease grace
+    expect(await run(lke())).toMatchObject({ claimed: 10, finished: 10 });
+    for (const { task } of tracked) expect((await get(task.id)).status).toBe('succeeded');
+  });
+
+  it('two pollers started at once over 500 due tasks check each exactly once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      ids.push((await track(store, lkeTask(String(1000 + i), 'RUNNING'))).task.id);
+    }
+    const [a, b]: [PollSummary, PollSummary] = await Promise.all([
+      run(lke(), store, { owner: 'a' }),
+      run(lke(), store, { owner: 'b' }),
+    ]);
+    expect(a.claimed + b.claimed).toBe(500);
+    expect(a.checked + b.checked).toBe(500);
+    expect(a.claimed).toBeGreaterThan(0);
+    expect(b.claimed).toBeGreaterThan(0);
+    const counts = [...sandbox.lke.checks.values()];
+    expect(counts).toHaveLength(500);
+    expect(counts.every((n) => n === 1)).toBe(true);
+    const stored = await Promise.all(ids.map(get));
+    expect(stored.every((t) => t.status === 'running' && t.attempts === 1 && t.lease === null)).toBe(true);
+  }, 60_000);
+});
+
+describe('poll (SMH)', () => {
+  it('checks tasks in one batched query per library and expires what SMH forgot', async () => {
+    sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '1', status: 202 });
+    sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '2', status: 200, result: { path: ['a'] } });
+    const ids = [];
+    for (const taskId of ['1', '2', '3'])
+      ids.push((await track(store, smhIdentity({ libraryId: LIB, spaceId: '-' }, taskId))).task.id);
+    const summary = await run(smh());
+    expect(summary).toMatchObject({ claimed: 3, checked: 3, finished: 2, rescheduled: 1, failed: 0 });
+    expect(sandbox.smh.taskRequests).toBe(1);
+    expect(sandbox.smh.taskRequestLog[0]?.ids.sort()).toEqual(['1', '2', '3']);
+    expect(await get(ids[0]!)).toMatchObject({ status: 'running', upstreamStatus: 202 });
+    expect(await get(ids[1]!)).toMatchObject({ status: 'succeeded', result: { path: ['a'] } });
+    expect(await get(ids[2]!)).toMatchObject({
+      status: 'expired',
+      message: expect.stringMatching(/no longer knows/),
+    });
+  });
+
+  it('counts an unconfigured library as a failed check, without failing the others', async () => {
+    const ok = await track(store, smhIdentity({ libraryId: LIB, spaceId: '-' }, '1'));
+    const missing = await track(store, smhIdentity({ libraryId: 'smhnosecret', spaceId: '-' }, '1'));
+    sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '1', status: 204 });
+    const summary = await run(smh());
+    expect(summary).toMatchObject({ claimed: 2, checked: 1, failed: 1, finished: 1 });
+    expect(await get(ok.task.id)).toMatchObject({ status: 'succeeded' });
+    expect(await get(missing.task.id)).toMatchObject({
+      status: 'pending',
+      lastError: { code: 'LibraryNotConfigured' },
+    });
+  });
+});

@@ -1,0 +1,214 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ValidationError } from '../../lib/errors';
+import type { Observation, TrackedTask } from '../../lib/tracking/model';
+import { lkeIdentity, recordObservation, smhIdentity, track } from '../../lib/tracking/service';
+import type { TaskStore } from '../../lib/tracking/store';
+import { observe } from '../../lib/tracking/transitions';
+import { startDynamo, storeFor, testClock, type LocalDynamo } from '../helpers/dynamo';
+
+let dynamo: LocalDynamo;
+let clock: ReturnType<typeof testClock>;
+let store: TaskStore;
+
+beforeEach(async () => {
+  dynamo = await startDynamo();
+  clock = testClock();
+  store = storeFor(dynamo, clock);
+});
+afterEach(() => dynamo.close());
+
+const LKE = lkeIdentity({ taskId: '8', taskType: 'ModifyAttributeLabel', botBizId: '1767024172536168448' });
+const reading = (
+  status: Observation['status'],
+  at: number,
+  upstreamStatus: string | number = status,
+): Observation => ({
+  status,
+  upstreamStatus,
+  result: null,
+  message: '',
+  checkedAt: new Date(at).toISOString(),
+});
+const rawItem = async (id: string) =>
+  (
+    await DynamoDBDocumentClient.from(dynamo.client).send(
+      new GetCommand({ TableName: 'tasks-test', Key: { id } }),
+    )
+  ).Item as Record<string, unknown>;
+
+describe('TaskStore', () => {
+  it('tracks idempotently under a stable id', async () => {
+    const first = await track(store, LKE);
+    const second = await track(store, { ...LKE });
+    expect(first.created).toBe(true);
+    expect(second.created).toBe(false);
+    expect(second.task.id).toBe(first.task.id);
+    expect(first.task.id).toMatch(/^lke_[A-Za-z0-9_-]{24}$/);
+    expect(first.task).toMatchObject({
+      status: 'pending',
+      attempts: 0,
+      version: 1,
+      history: [{ status: 'pending' }],
+    });
+  });
+
+  it('gives different tasks different ids (space, user and task id all count)', async () => {
+    const base = { libraryId: 'lib', spaceId: '-' };
+    const identities = [
+      smhIdentity(base, '1'),
+      smhIdentity(base, '2'),
+      smhIdentity({ ...base, spaceId: 's1' }, '1'),
+      smhIdentity({ libraryId: 'lib' }, '1'),
+      smhIdentity({ ...base, userId: 'u' }, '1'),
+    ];
+    const created = await Promise.all(identities.map((identity) => track(store, identity)));
+    expect(created.every((c) => c.created)).toBe(true);
+    expect(new Set(created.map((c) => c.task.id)).size).toBe(5);
+  });
+
+  it('keeps the due index sparse and sets the TTL only on finished records', async () => {
+    const { task } = await track(store, LKE);
+    expect(await rawItem(task.id)).toMatchObject({
+      dueShard: expect.stringMatching(/^lke#[0-3]$/),
+      dueAt: clock.now(),
+    });
+    expect(await rawItem(task.id)).not.toHaveProperty('expiresAt');
+    await store.update(task.id, (current, ctx) =>
+      observe(current, reading('succeeded', clock.now(), 'SUCCESS'), ctx),
+    );
+    const item = await rawItem(task.id);
+    expect(item).not.toHaveProperty('dueShard');
+    expect(item).not.toHaveProperty('dueAt');
+    expect(item.expiresAt).toBe(Math.floor(clock.now() / 1000) + 30 * 86_400);
+  });
+
+  it('never lets an older reading overwrite a newer one, whatever order they are written in', async () => {
+    const { task } = await track(store, LKE);
+    const newer = reading('running', clock.now() + 2000, 'RUNNING');
+    const older = reading('pending', clock.now() + 1000, 'PENDING');
+    await store.update(task.id, (current, ctx) => observe(current, newer, ctx));
+    const outcome = await store.update(task.id, (current, ctx) => observe(current, older, ctx));
+    expect(outcome?.written).toBe(false);
+    const stored = (await store.get(task.id)) as TrackedTask;
+    expect(stored).toMatchObject({
+      status: 'running',
+      upstreamStatus: 'RUNNING',
+      lastCheckedAt: newer.checkedAt,
+    });
+  });
+
+  it('re-reads and re-applies when its condition fails, instead of overwriting', async () => {
+    const { task: stale } = await track(store, LKE);
+    // Another writer stores a newer reading after we read the record.
+    await store.update(stale.id, (current, ctx) =>
+      observe(current, reading('running', clock.now() + 5000), ctx),
+    );
+    // We write from the stale copy: our Put fails its condition, we read again, and our older reading is dropped.
+    const outcome = await store.update(
+      stale.id,
+      (current, ctx) => observe(current, reading('failed', clock.now() + 1000), ctx),
+      { current: stale },
+    );
+    expect(outcome?.written).toBe(false);
+    expect(await store.get(stale.id)).toMatchObject({ status: 'running', version: 2 });
+    // A newer reading from a stale copy is re-applied on the fresh record, keeping the other writer's history.
+    const applied = await store.update(
+      stale.id,
+      (current, ctx) => observe(current, reading('succeeded', clock.now() + 9000), ctx),
+      { current: stale },
+    );
+    expect(applied?.task).toMatchObject({ status: 'succeeded', version: 3 });
+    expect(applied?.task.history.map((h) => h.status)).toEqual(['pending', 'running', 'succeeded']);
+  });
+
+  it('loses no update when many writers race on one record', async () => {
+    const { task } = await track(store, LKE);
+    const readings = Array.from({ length: 8 }, (_, i) => reading('running', clock.now() + 1000 + i * 10));
+    await Promise.all(readings.map((r) => store.update(task.id, (current, ctx) => observe(current, r, ctx))));
+    const stored = (await store.get(task.id)) as TrackedTask;
+    expect(stored.lastCheckedAt).toBe(readings[7]?.checkedAt);
+    expect(stored.attempts).toBeGreaterThanOrEqual(1);
+    expect(stored.version).toBe(1 + stored.attempts);
+  });
+
+  it('records an on-demand reading: tracks an unfinished task, updates (never creates) a finished one', async () => {
+    const created = await recordObservation(store, LKE, reading('running', clock.now(), 'RUNNING'));
+    expect(created).toMatchObject({ status: 'running', attempts: 1 });
+    expect(created?.history.map((h) => h.status)).toEqual(['pending', 'running']);
+    const finished = await recordObservation(store, LKE, reading('succeeded', clock.now() + 10, 'SUCCESS'));
+    expect(finished).toMatchObject({ status: 'succeeded', finishedAt: expect.any(String) });
+    const other = lkeIdentity({ taskId: '9', taskType: 'X', botBizId: '1' });
+    expect(await recordObservation(store, other, reading('succeeded', clock.now()))).toBeUndefined();
+  });
+
+  it('lists by provider and status, page by page', async () => {
+    for (let i = 1; i <= 7; i++) {
+      clock.advance(1);
+      await track(store, lkeIdentity({ taskId: String(i), taskType: 'T', botBizId: '1' }));
+    }
+    for (let i = 1; i <= 3; i++)
+      await track(store, smhIdentity({ libraryId: 'lib', spaceId: '-' }, String(i)));
+    const done = await store.list({ provider: 'lke' });
+    await store.update(done.items[0]!.id, (c, ctx) => observe(c, reading('failed', clock.now() + 1), ctx));
+
+    const seen: string[] = [];
+    let nextToken: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.list({ limit: 4, nextToken });
+      seen.push(...page.items.map((t) => t.id));
+      nextToken = page.nextToken;
+      pages++;
+    } while (nextToken && pages < 10);
+    expect(new Set(seen).size).toBe(10);
+    expect(seen).toHaveLength(10);
+    expect((await store.list({ provider: 'smh' })).items).toHaveLength(3);
+    expect((await store.list({ provider: 'lke', status: 'pending' })).items).toHaveLength(6);
+    expect((await store.list({ status: 'failed' })).items.map((t) => t.identity.taskId)).toEqual([
+      done.items[0]!.identity.taskId,
+    ]);
+  });
+
+  it('rejects a forged nextToken', async () => {
+    await expect(store.list({ nextToken: 'not-a-token' })).rejects.toBeInstanceOf(ValidationError);
+    const forged = Buffer.from(JSON.stringify({ provider: 'x' })).toString('base64url');
+    await expect(store.list({ nextToken: forged })).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('TaskStore leases', () => {
+  it('lets two claimers share due tasks without overlap', async () => {
+    for (let i = 0; i < 60; i++)
+      await track(store, lkeIdentity({ taskId: String(i), taskType: 'T', botBizId: '1' }));
+    const until = clock.now() + 60_000;
+    const [a, b] = await Promise.all([
+      store.claimDue('lke', 'a', until, 100),
+      store.claimDue('lke', 'b', until, 100),
+    ]);
+    const ids = [...a, ...b].map((t) => t.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(60);
+    expect(await store.claimDue('lke', 'c', until, 100)).toEqual([]);
+    expect(await store.claimDue('smh', 'c', until, 100)).toEqual([]);
+  });
+
+  it('makes a task due again when its lease runs out (a crashed poller)', async () => {
+    const { task } = await track(store, LKE);
+    const [claimed] = await store.claimDue('lke', 'crashed', clock.now() + 60_000, 10);
+    expect(claimed?.lease).toMatchObject({ owner: 'crashed' });
+    clock.advance(59_000);
+    expect(await store.claimDue('lke', 'next', clock.now() + 60_000, 10)).toEqual([]);
+    clock.advance(2_000);
+    const [again] = await store.claimDue('lke', 'next', clock.now() + 60_000, 10);
+    expect(again).toMatchObject({ id: task.id, lease: { owner: 'next' } });
+  });
+
+  it('does not claim a task before its next check', async () => {
+    const delayed = storeFor(dynamo, clock, { POLL_FIRST_DELAY_SECONDS: '30' });
+    await track(delayed, LKE);
+    expect(await delayed.claimDue('lke', 'p', clock.now() + 60_000, 10)).toEqual([]);
+    clock.advance(30_000);
+    expect(await delayed.claimDue('lke', 'p', clock.now() + 60_000, 10)).toHaveLength(1);
+  });
+});
