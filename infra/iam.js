@@ -2,7 +2,11 @@
 // Included from serverless.yml (`resources`); the packaging test reads the result back from the template.
 'use strict';
 
-/** What each function may do. `table`: actions on the table itself; `index`: Query on an index; `ssm`: secrets. */
+/**
+ * What each function may do. `table`: actions on the table itself; `index`: Query on an index; `ssm`: secrets;
+ * `notify`: hand-over (PutEvents on the bus, Step Functions task callbacks). Only the pollers notify: the other
+ * functions leave notifications in the outbox, and the next poll delivers them.
+ */
 const PERMISSIONS = {
   lkeStatus: { ssm: ['tencentcloud'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   smhStatus: { ssm: ['smh'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
@@ -10,8 +14,13 @@ const PERMISSIONS = {
   trackSmh: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   getTask: { table: ['dynamodb:GetItem'] },
   listTasks: { index: ['byProvider'] },
-  lkePoll: { ssm: ['tencentcloud'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'], index: ['due'] },
-  smhPoll: { ssm: ['smh'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'], index: ['due'] },
+  lkePoll: {
+    ssm: ['tencentcloud'],
+    table: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+    index: ['due'],
+    notify: true,
+  },
+  smhPoll: { ssm: ['smh'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'], index: ['due'], notify: true },
 };
 
 const TABLE_ARN = { 'Fn::GetAtt': ['TasksTable', 'Arn'] };
@@ -28,6 +37,7 @@ module.exports = async ({ resolveVariable }) => {
   const service = await resolveVariable('self:service');
   const stage = await resolveVariable('sls:stage');
   const secretsPrefix = await resolveVariable('param:secretsPrefix');
+  const eventBusName = await resolveVariable('param:eventBusName');
   const ssmPaths = {
     tencentcloud: `${secretsPrefix}/tencentcloud`,
     smh: `${secretsPrefix}/smh/libraries/*`,
@@ -68,6 +78,21 @@ module.exports = async ({ resolveVariable }) => {
         Action: ['dynamodb:Query'],
         Resource: permissions.index.map((index) => arn(TABLE_ARN, `/index/${index}`)),
       });
+    }
+    if (permissions.notify) {
+      statements.push(
+        {
+          Effect: 'Allow',
+          Action: ['events:PutEvents'],
+          Resource: arn('arn:', partition, ':events:', region, ':', account, `:event-bus/${eventBusName}`),
+        },
+        {
+          // SendTask* act on a task token, not on a resource ARN: IAM accepts only "*" for them.
+          Effect: 'Allow',
+          Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+          Resource: '*',
+        },
+      );
     }
     Resources[roleName(fn)] = {
       Type: 'AWS::IAM::Role',

@@ -166,3 +166,22 @@ export function parseListQuery(input: unknown) {
   }
   return query;
 }
+
+/**
+ * `notify` on a tracking request: `{"taskToken":"…","heartbeat"?:true}` from a Step Functions
+ * `waitForTaskToken` step. Absent is null.
+ */
+export function parseNotify(
+  record: Record<string, unknown>,
+): { taskTokens: string[]; heartbeat: boolean } | null {
+  if (record.notify === undefined || record.notify === null) return null;
+  const notify = asRecord(record.notify, 'notify');
+  const taskToken = requireString(notify, 'taskToken', {
+    pattern: /^[\x21-\x7e]+$/,
+    maxLength: 1024,
+    describe: 'a Step Functions task token (printable ASCII, no spaces)',
+  });
+  const heartbeat = notify.heartbeat === undefined ? false : notify.heartbeat;
+  if (typeof heartbeat !== 'boolean') throw new ValidationError('notify.heartbeat must be true or false');
+  return { taskTokens: [taskToken], heartbeat };
+}

@@ -8,6 +8,8 @@
  * The sandbox listens on $SANDBOX_PORT (9100) when either API uses it, and the first lines say so.
  * - Tracking: an embedded DynamoDB (dynalite) on $DYNAMODB_PORT (8000) keeps its data under .data/ so it
  *   survives a restart; the pollers run on their schedule and can be invoked on the Lambda endpoint.
+ * - Hand-over: notifications go to a local sink (.data/notifications.jsonl and a log line each) unless
+ *   EVENTBRIDGE_ENDPOINT or STEPFUNCTIONS_ENDPOINT is set.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -110,6 +112,14 @@ async function main() {
   }
   const dynamo = await startDynamo();
   env.DYNAMODB_ENDPOINT = dynamo.endpoint;
+  if (!env.EVENTBRIDGE_ENDPOINT && !env.STEPFUNCTIONS_ENDPOINT) {
+    env.NOTIFY_SINK_FILE = join(dataDir, 'notifications.jsonl');
+    lines.push(`Hand-over: events and Step Functions callbacks go to ${env.NOTIFY_SINK_FILE} (local sink)`);
+  } else {
+    lines.push(
+      `Hand-over: EventBridge ${env.EVENTBRIDGE_ENDPOINT ?? '(AWS)'}, Step Functions ${env.STEPFUNCTIONS_ENDPOINT ?? '(AWS)'}`,
+    );
+  }
   lines.push(
     `Tracking: table ${TABLE} in dynalite at ${dynamo.endpoint}, data in ${dataDir}`,
     `  track: curl -X POST ${api}/lke/tasks -d '{"taskId":"8","taskType":"ModifyAttributeLabel","botBizId":"1767024172536168448"}'`,

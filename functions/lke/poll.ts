@@ -2,11 +2,20 @@ import { lkeChecker } from '../../lib/tracking/checkers';
 import { once } from '../common/clients';
 import { lkeClient } from '../common/lke-client';
 import { logger } from '../common/logger';
+import { notifier } from '../common/notifier';
 import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
 import { taskStore } from '../common/store';
 
-/** Scheduled LKE poller: checks every due LKE task, concurrently up to the 20 requests/second quota. */
-const defaults = once(() => ({ store: taskStore(), checker: lkeChecker(lkeClient), log: logger }));
+/**
+ * Scheduled LKE poller: checks every due LKE task, concurrently up to the 20 requests/second quota, and hands
+ * finished tasks over (EventBridge, Step Functions callbacks).
+ */
+const defaults = once(() => ({
+  store: taskStore(),
+  checker: lkeChecker(lkeClient),
+  notifier: notifier(),
+  log: logger,
+}));
 
 export const lkePoll = (deps: PollHandlerDeps = {}) => pollHandler('lkePoll', defaults, deps);
 

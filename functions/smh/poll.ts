@@ -1,12 +1,21 @@
 import { smhChecker } from '../../lib/tracking/checkers';
 import { once } from '../common/clients';
 import { logger } from '../common/logger';
+import { notifier } from '../common/notifier';
 import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
 import { smhClient } from '../common/smh-client';
 import { taskStore } from '../common/store';
 
-/** Scheduled SMH poller: checks every due SMH task, one batched query per library/space/user. */
-const defaults = once(() => ({ store: taskStore(), checker: smhChecker(smhClient), log: logger }));
+/**
+ * Scheduled SMH poller: checks every due SMH task, one batched query per library/space/user, and hands finished
+ * tasks over (EventBridge, Step Functions callbacks).
+ */
+const defaults = once(() => ({
+  store: taskStore(),
+  checker: smhChecker(smhClient),
+  notifier: notifier(),
+  log: logger,
+}));
 
 export const smhPoll = (deps: PollHandlerDeps = {}) => pollHandler('smhPoll', defaults, deps);
 

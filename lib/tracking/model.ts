@@ -31,11 +31,49 @@ export interface HistoryEntry {
   at: string;
 }
 
-/** Where to hand a finished task over (issue: hand-over); stored with the record. */
+/** Step Functions executions waiting for the task (`waitForTaskToken`); tokens are never logged or returned. */
 export interface NotifyTarget {
-  taskToken?: string;
-  heartbeat?: boolean;
+  taskTokens: string[];
+  /** Send `SendTaskHeartbeat` after each check, for state machines with a HeartbeatSeconds. */
+  heartbeat: boolean;
 }
+
+export const TERMINAL_DETAIL_TYPES = {
+  succeeded: 'Task Succeeded',
+  failed: 'Task Failed',
+  expired: 'Task Expired',
+} as const;
+export const CHANGED_DETAIL_TYPE = 'Task Status Changed';
+
+/** An EventBridge event to publish: the record as it was when its status changed. */
+export interface EventEntry {
+  id: string;
+  kind: 'event';
+  detailType: string;
+  detail: PublicTask;
+  at: string;
+  attempts: number;
+}
+
+/** A Step Functions callback to send for a finished task. */
+export interface CallbackEntry {
+  id: string;
+  kind: 'callback';
+  taskToken: string;
+  outcome: 'success' | 'failure';
+  /** SendTaskSuccess output: the record. */
+  output?: PublicTask;
+  /** SendTaskFailure error name and cause. */
+  error?: string;
+  cause?: string;
+  attempts: number;
+}
+
+/**
+ * Notifications owed for this record. They are written in the same conditional write as the status change they
+ * announce, removed once delivered, and swept by the pollers while any remain: at-least-once delivery.
+ */
+export type OutboxEntry = EventEntry | CallbackEntry;
 
 export interface TrackedTask {
   id: string;
@@ -59,6 +97,9 @@ export interface TrackedTask {
   /** Set while a poller holds the task; expires by itself (the task is due again at `leaseUntil`). */
   lease: { owner: string; until: string } | null;
   notify: NotifyTarget | null;
+  outbox: OutboxEntry[];
+  /** When the pollers should next try to deliver the outbox (set while it is not empty). */
+  outboxDueAt: string | null;
 }
 
 /** The public view of a record: everything but the internals of concurrency and hand-over. */
@@ -96,6 +137,7 @@ export function toPublic(task: TrackedTask): PublicTask {
     nextCheckAt: task.nextCheckAt,
     finishedAt: task.finishedAt,
     history: task.history,
+    waiters: task.notify?.taskTokens.length ?? 0,
   };
 }
 

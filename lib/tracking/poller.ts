@@ -4,10 +4,21 @@ import { DeadlineExceededError, TrackerError, UpstreamThrottledError, UpstreamTi
 import { silentLog, type Log } from '../log';
 import { sleep } from '../retry';
 import { isFinished } from '../task';
+import { deliverOutbox } from '../handover/deliver';
+import type { Notifier } from '../handover/notifier';
 import type { Checker, CheckOutcome } from './checkers';
 import type { TrackedTask } from './model';
 import type { TaskStore } from './store';
-import { expire, failCheck, isPastMaxAge, observe, release, type Context } from './transitions';
+import {
+  dropWaiters,
+  expire,
+  failCheck,
+  isDueForCheck,
+  isPastMaxAge,
+  observe,
+  release,
+  type Context,
+} from './transitions';
 
 export interface PollSummary {
   claimed: number;
@@ -17,6 +28,8 @@ export interface PollSummary {
   failed: number;
   rescheduled: number;
   throttled: number;
+  /** Notifications done (delivered, or dropped for a dead task token). */
+  notified: number;
   durationMs: number;
 }
 
@@ -29,6 +42,8 @@ export interface PollerDeps {
   log?: Log;
   owner?: string;
   onChange?: ChangeListener;
+  /** Delivers outboxes (EventBridge, Step Functions). Without one, notifications wait in the outbox. */
+  notifier?: Notifier;
 }
 
 export interface PollOptions {
@@ -65,6 +80,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     failed: 0,
     rescheduled: 0,
     throttled: 0,
+    notified: 0,
     durationMs: 0,
   };
   const { claimMarginMs = 10_000, checkMarginMs = 3_000 } = options;
@@ -89,6 +105,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       }
       if (isFinished(after.status)) summary.finished++;
       else summary.rescheduled++;
+      await deliver(after);
     } catch (error) {
       summary.failed++;
       log.error('could not store a task update; its lease will expire and the next run retries it', {
@@ -97,6 +114,31 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       });
     }
   };
+
+  /** Hands the record's outbox over; on failure the entries stay for the sweep. Never throws. */
+  async function deliver(task: TrackedTask) {
+    if (!deps.notifier || task.outbox.length === 0) return;
+    try {
+      const { done } = await deliverOutbox(store, deps.notifier, task, { owner, log });
+      summary.notified += done; // not `+= await …`: that would read the counter before the await
+    } catch (error) {
+      log.error('could not settle an outbox; the next sweep delivers it again', {
+        id: task.id,
+        error: (error as Error).message,
+      });
+    }
+  }
+
+  /** Optional Step Functions heartbeats after a check; tokens Step Functions rejects are removed. */
+  async function heartbeat(task: TrackedTask) {
+    if (!deps.notifier || !task.notify?.heartbeat) return;
+    const dead: string[] = [];
+    for (const token of task.notify.taskTokens) {
+      if ((await deps.notifier.heartbeat(token)) === 'dropped') dead.push(token);
+    }
+    if (dead.length > 0)
+      await store.update(task.id, (current) => dropWaiters(current, dead)).catch(() => undefined);
+  }
 
   while (
     !outOfTime &&
@@ -114,8 +156,23 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     summary.claimed += batch.length;
 
     const ctx = store.context(owner);
-    const tooOld = batch.filter((task) => isPastMaxAge(task, ctx));
-    const toCheck = batch.filter((task) => !isPastMaxAge(task, ctx));
+    const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
+    const toCheck = batch.filter((task) => !tooOld.includes(task) && isDueForCheck(task, ctx));
+    // Claimed only to deliver a leftover outbox (the sweep), or a lease that ran out on a finished record.
+    const sweepOnly = batch.filter((task) => !tooOld.includes(task) && !toCheck.includes(task));
+    await mapLimit(sweepOnly, WRITE_CONCURRENCY, async (task) => {
+      if (deps.notifier && task.outbox.length > 0) return deliver(task);
+      await store
+        .update(
+          task.id,
+          (current, c) => release(current, c, Date.parse(current.nextCheckAt ?? '') || c.now),
+          {
+            current: task,
+            owner,
+          },
+        )
+        .catch(() => undefined);
+    });
     await mapLimit(tooOld, WRITE_CONCURRENCY, (task) =>
       write(task, (current, c) =>
         expire(current, `Gave up: no final status after ${store.config.maxAgeDays} days`, c),
@@ -137,7 +194,9 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       };
       if (outcome.kind === 'observed') {
         summary.checked++;
-        return write(task, (current, c) => observe(current, outcome.observation, c));
+        await write(task, (current, c) => observe(current, outcome.observation, c));
+        if (!isFinished(outcome.observation.status)) await heartbeat(task);
+        return;
       }
       if (outcome.kind === 'gone') {
         summary.checked++;

@@ -9,7 +9,7 @@ import {
   type TrackedTask,
 } from './model';
 import type { TaskStore } from './store';
-import { newTask, observe } from './transitions';
+import { addWaiter, newTask, observe } from './transitions';
 
 /** Tracking as the API offers it: idempotent creation, and keeping records in step with on-demand reads. */
 
@@ -37,9 +37,22 @@ export interface Tracked {
   created: boolean;
 }
 
-/** Starts tracking a task; tracking one that is already tracked answers the stored record (`created: false`). */
-export async function track(store: TaskStore, identity: TaskIdentity, notify: NotifyTarget | null = null) {
-  return store.create(newTask(identity, store.context(), notify));
+/**
+ * Starts tracking a task; tracking one that is already tracked answers the stored record (`created: false`).
+ * A `notify` target (a Step Functions task token) is added to the record either way; on a task that has already
+ * finished, its callback is queued at once.
+ */
+export async function track(
+  store: TaskStore,
+  identity: TaskIdentity,
+  notify: NotifyTarget | null = null,
+): Promise<Tracked> {
+  const outcome = await store.create(newTask(identity, store.context(), notify));
+  if (outcome.created || !notify) return outcome;
+  const updated = await store.update(outcome.task.id, (current, ctx) => addWaiter(current, notify, ctx), {
+    current: outcome.task,
+  });
+  return { task: updated?.task ?? outcome.task, created: false };
 }
 
 /**

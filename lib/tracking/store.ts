@@ -7,7 +7,7 @@ import { sleep } from '../retry';
 import { isFinished } from '../task';
 import type { TrackedStatus, TrackedTask } from './model';
 import { TABLE } from './table';
-import { claim, type Context, type Schedule } from './transitions';
+import { claim, dueAt, type Context, type Schedule } from './transitions';
 
 /**
  * The tracking table, with single-item conditional writes only (dynalite has no transactions, and none are
@@ -213,10 +213,13 @@ export function toItem(task: TrackedTask, config: Pick<TrackingConfig, 'dueShard
     provider,
     [TABLE.listIndex.rangeKey]: `${task.status}#${task.firstSeenAt}#${task.id}`,
   };
-  if (!isFinished(task.status)) {
+  const due = dueAt(task);
+  if (due !== null) {
+    // In the sparse due-index while there is something to do: a check, an outbox to deliver, a lease to expire.
     item[TABLE.dueIndex.hashKey] = `${provider}#${shardOf(task.id, config.dueShards)}`;
-    item[TABLE.dueIndex.rangeKey] = Date.parse(task.lease?.until ?? task.nextCheckAt ?? task.firstSeenAt);
-  } else if (task.finishedAt) {
+    item[TABLE.dueIndex.rangeKey] = due;
+  }
+  if (isFinished(task.status) && task.finishedAt) {
     item[TABLE.ttlAttribute] = Math.floor(Date.parse(task.finishedAt) / 1000 + config.retentionDays * 86_400);
   }
   return item;

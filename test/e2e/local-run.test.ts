@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
@@ -128,6 +128,15 @@ describe('tracking under npm start (sandbox mode)', () => {
       result: { cosPath: 'cos://bucket/export.xlsx' },
     });
     expect(record.history.map((h: { status: string }) => h.status)).toEqual(['pending', 'succeeded']);
+
+    // Hand-over locally: the events are in the sink file.
+    const sink = readFileSync(join(dataDir, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const mine = sink.filter((n) => n.detail?.id === lkeId);
+    expect(mine.map((n) => n.detailType)).toEqual(['Task Status Changed', 'Task Succeeded']);
+    expect(mine[1].detail).toMatchObject({ eventId: expect.stringContaining(lkeId), status: 'succeeded' });
   });
 
   it('follows an SMH task the same way', async () => {

@@ -121,12 +121,23 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'events:PutEvents',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       'ssm:GetParameter',
+      'states:SendTaskFailure',
+      'states:SendTaskHeartbeat',
+      'states:SendTaskSuccess',
     ]);
     const all = JSON.stringify(packaged.template.Resources);
-    expect(all).not.toMatch(/"dynamodb:\*"|"ssm:\*"|"Resource":"\*"/);
+    expect(all).not.toMatch(/"dynamodb:\*"|"ssm:\*"|"events:\*"|"states:\*"/);
+    // "*" only where IAM allows nothing narrower: the task-token callbacks.
+    for (const fn of Object.keys(PERMISSIONS)) {
+      for (const statement of statementsOf(fn)) {
+        if (statement.Resource === '*')
+          expect(statement.Action.every((a) => a.startsWith('states:SendTask'))).toBe(true);
+      }
+    }
     expect(JSON.stringify(statementsOf('listTasks'))).toContain('/index/byProvider');
     expect(JSON.stringify(statementsOf('listTasks'))).not.toContain('/index/due');
     expect(JSON.stringify(statementsOf('lkePoll'))).toContain('/index/due');
@@ -138,6 +149,19 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
       ':parameter/tencent-task-tracker/prod/smh/libraries/*',
     );
     expect(JSON.stringify(statementsOf('getTask'))).not.toContain('ssm');
+  });
+
+  it('lets only the pollers notify, on the configured bus', () => {
+    const notifying = Object.keys(PERMISSIONS).filter((fn) =>
+      JSON.stringify(fn_role(fn)).includes('events:PutEvents'),
+    );
+    expect(notifying.sort()).toEqual(['lkePoll', 'smhPoll']);
+    const callingBack = Object.keys(PERMISSIONS).filter((fn) =>
+      JSON.stringify(fn_role(fn)).includes('states:'),
+    );
+    expect(callingBack.sort()).toEqual(['lkePoll', 'smhPoll']);
+    expect(JSON.stringify(fn_role('smhPoll'))).toContain(':event-bus/default');
+    expect(fn('SmhPollLambdaFunction').Environment.Variables.EVENT_BUS_NAME).toBe('default');
   });
 
   it('declares the tracking table as lib/tracking/table.ts describes it, with TTL and PITR on prod', () => {

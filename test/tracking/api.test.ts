@@ -6,6 +6,10 @@ import { smhStatus } from '../../functions/smh/status';
 import { trackSmh } from '../../functions/smh/track';
 import { getTask } from '../../functions/tasks/get';
 import { listTasks } from '../../functions/tasks/list';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileNotifier } from '../../lib/handover/notifier';
 import { lkeChecker } from '../../lib/tracking/checkers';
 import type { TaskStore } from '../../lib/tracking/store';
 import type { Sandbox } from '../../sandbox/server';
@@ -198,7 +202,11 @@ describe('tracking API', () => {
     sandbox.lke.setTask({ ...SEED, taskId: '51', status: 'FAILED', message: 'bad label file' });
     await call(trackLke(deps()), 'POST', 'POST /lke/tasks', { body: { ...SEED, taskId: '51' } });
     const client = lkeClientFor(sandbox);
-    const handler = lkePoll({ poller: () => ({ store, checker: lkeChecker(() => client), log }), log });
+    const notifier = new FileNotifier(join(mkdtempSync(join(tmpdir(), 'ttt-api-')), 'n.jsonl'));
+    const handler = lkePoll({
+      poller: () => ({ store, checker: lkeChecker(() => client), log, notifier }),
+      log,
+    });
     const summary = await handler({}, lambdaContext(30_000));
     expect(summary).toEqual({
       claimed: 1,
@@ -208,6 +216,7 @@ describe('tracking API', () => {
       failed: 0,
       rescheduled: 0,
       throttled: 0,
+      notified: 2, // Task Status Changed + Task Failed
       durationMs: expect.any(Number),
     });
     const [record] = (await store.list()).items;

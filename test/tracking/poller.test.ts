@@ -1,4 +1,8 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { lkeConfig } from '../../lib/config';
+import { FileNotifier } from '../../lib/handover/notifier';
 import { LkeClient } from '../../lib/lke/client';
 import type { TrackedTask } from '../../lib/tracking/model';
 import { lkeChecker, smhChecker, type Checker } from '../../lib/tracking/checkers';
@@ -48,9 +52,10 @@ const smh = () => {
   const client = smhClientFor(sandbox);
   return smhChecker(() => client);
 };
+const sink = new FileNotifier(join(mkdtempSync(join(tmpdir(), 'ttt-poll-')), 'notifications.jsonl'));
 const run = (checker: Checker, s: TaskStore = store, extra: { owner?: string; deadlineMs?: number } = {}) =>
   poll(
-    { store: s, checker, log: captureLog(), ...(extra.owner ? { owner: extra.owner } : {}) },
+    { store: s, checker, log: captureLog(), notifier: sink, ...(extra.owner ? { owner: extra.owner } : {}) },
     { deadline: clock.now() + (extra.deadlineMs ?? 60_000) },
   );
 const lkeTask = (taskId: string, status: string | null = 'RUNNING') => {
@@ -184,7 +189,7 @@ describe('poll (LKE)', () => {
     for (let i = 0; i < 8; i++) await track(store, lkeTask(`40${i}`, 'SUCCESS'));
     // 2 requests per second and 1.3 s of checking time: only part of the batch fits.
     const summary = await poll(
-      { store, checker: lke({ LKE_RATE_LIMIT_PER_SECOND: '2' }), log: captureLog() },
+      { store, checker: lke({ LKE_RATE_LIMIT_PER_SECOND: '2' }), log: captureLog(), notifier: sink },
       { deadline: clock.now() + 1500, claimMarginMs: 500, checkMarginMs: 200 },
     );
     expect(summary.claimed).toBe(8);

@@ -1,6 +1,11 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ValidationError } from '../../lib/errors';
+import { deliverOutbox } from '../../lib/handover/deliver';
+import { FileNotifier } from '../../lib/handover/notifier';
 import type { Observation, TrackedTask } from '../../lib/tracking/model';
 import { lkeIdentity, recordObservation, smhIdentity, track } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
@@ -74,9 +79,13 @@ describe('TaskStore', () => {
       dueAt: clock.now(),
     });
     expect(await rawItem(task.id)).not.toHaveProperty('expiresAt');
-    await store.update(task.id, (current, ctx) =>
+    const done = await store.update(task.id, (current, ctx) =>
       observe(current, reading('succeeded', clock.now(), 'SUCCESS'), ctx),
     );
+    // Finished, but its notifications are owed: it stays in the index until they are delivered.
+    expect(await rawItem(task.id)).toMatchObject({ dueAt: clock.now(), expiresAt: expect.any(Number) });
+    const sink = new FileNotifier(join(mkdtempSync(join(tmpdir(), 'ttt-store-')), 'n.jsonl'));
+    expect(await deliverOutbox(store, sink, done!.task)).toEqual({ done: 2, remaining: 0 });
     const item = await rawItem(task.id);
     expect(item).not.toHaveProperty('dueShard');
     expect(item).not.toHaveProperty('dueAt');
