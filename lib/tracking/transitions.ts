@@ -40,6 +40,8 @@ export interface Context {
 export const OUTBOX_SWEEP_DELAY_MS = 60_000;
 const OUTBOX_MAX_RETRY_MS = 15 * 60_000;
 const MAX_WAITERS = 10;
+/** The `error` names SendTaskFailure uses, for a state machine's Catch. */
+export const CALLBACK_ERRORS = ['TaskFailed', 'TaskExpired'] as const;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -123,7 +125,7 @@ function callbacksFor(task: TrackedTask, tokens: string[], idBase: string): Outb
           kind: 'callback',
           taskToken,
           outcome: 'failure',
-          error: task.status === 'expired' ? 'TaskExpired' : 'TaskFailed',
+          error: task.status === 'expired' ? CALLBACK_ERRORS[1] : CALLBACK_ERRORS[0],
           cause: `${subject} ${task.status}${task.message ? `: ${task.message}` : ''}`.slice(0, 32_768),
           attempts: 0,
         },
