@@ -44,7 +44,12 @@ const KNOWN_ERRORS = new Set([
 
 it('knows the error codes the functions throw', () => {
   expect(fixedCodes).toEqual(
-    expect.arrayContaining(['InvalidParameter', 'UpstreamThrottled', 'UpstreamTimeout', 'UpstreamAuthFailure']),
+    expect.arrayContaining([
+      'InvalidParameter',
+      'UpstreamThrottled',
+      'UpstreamTimeout',
+      'UpstreamAuthFailure',
+    ]),
   );
   expect(files.sort()).toEqual(['polling-loop.asl.json', 'wait-for-callback.asl.json']);
 });
