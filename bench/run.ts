@@ -7,6 +7,8 @@
  *    runtime provides it) and runs one direct invoke against the sandbox; median of BENCH_COLD_RUNS (7).
  * 3. Warm path: the lkeStatus handler in this process, BENCH_WARM_CALLS (2000) direct invokes against the
  *    sandbox over loopback (quota raised for the bench), reporting latency percentiles, throughput and heap.
+ * 4. Pollers: BENCH_POLL_TASKS (1000) due tasks per provider in an in-memory dynalite, one poll run each
+ *    (LKE with the quota raised; SMH in 10 libraries), reporting tasks per second and store writes.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,6 +16,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { AddressInfo } from 'node:net';
+import { lkeConfig, smhConfig, trackingConfig } from '../lib/config';
+import { FileNotifier } from '../lib/handover/notifier';
+import { LkeClient } from '../lib/lke/client';
+import { SmhClient } from '../lib/smh/client';
+import { librarySecretProvider } from '../lib/smh/secrets';
+import { lkeChecker, smhChecker } from '../lib/tracking/checkers';
+import { poll } from '../lib/tracking/poller';
+import { lkeIdentity, smhIdentity, track } from '../lib/tracking/service';
+import { TaskStore } from '../lib/tracking/store';
+import { createTableInput } from '../lib/tracking/table';
 import { DEMO_LIBRARY_ID, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox } from '../sandbox/server';
 
@@ -21,6 +35,7 @@ const run = promisify(execFile);
 const ROOT = join(__dirname, '..');
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
 const WARM_CALLS = Number(process.env.BENCH_WARM_CALLS ?? 2000);
+const POLL_TASKS = Number(process.env.BENCH_POLL_TASKS ?? 1000);
 const SECRET_ID = 'AKIDbench';
 const SECRET_KEY = 'bench-secret-key';
 
@@ -156,11 +171,82 @@ async function main() {
     }
     global.gc?.();
     console.log(`heap growth over the warm runs: ${kb(process.memoryUsage().heapUsed - heapBefore)}`);
+
+    await benchPollers(sandbox, dir);
   } finally {
     await sandbox.close();
     await rm(dir, { recursive: true, force: true });
     await rm(join(ROOT, '.esbuild-bench'), { recursive: true, force: true });
   }
+}
+
+async function benchPollers(sandbox: Awaited<ReturnType<typeof startSandbox>>, dir: string) {
+  console.log(`\n## Pollers (${POLL_TASKS} due tasks each, dynalite in memory, sandbox over loopback)`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
+  const server = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  await client.send(new CreateTableCommand(createTableInput('bench')));
+  const store = new TaskStore({
+    client,
+    config: trackingConfig({
+      TABLE_NAME: 'bench',
+      POLL_FIRST_DELAY_SECONDS: '0',
+      POLL_MAX_TASKS_PER_RUN: '100000',
+    }),
+  });
+  const notifier = new FileNotifier(join(dir, 'notifications.jsonl'));
+  const libraries = Array.from({ length: 10 }, (_, n) => `benchlib${n}`);
+  for (const libraryId of libraries) sandbox.smh.setLibrary({ libraryId, secret: `secret-${libraryId}` });
+  for (let i = 0; i < POLL_TASKS; i++) {
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'Bench',
+      taskId: String(i),
+      status: 'SUCCESS',
+      cosPath: '',
+    });
+    await track(store, lkeIdentity({ botBizId: '1', taskType: 'Bench', taskId: String(i) }));
+    const libraryId = libraries[i % libraries.length] as string;
+    sandbox.smh.setTask({ libraryId, spaceId: '-', taskId: String(i + 1), status: 200 });
+    await track(store, smhIdentity({ libraryId, spaceId: '-' }, String(i + 1)));
+  }
+  const env = { UPSTREAM_RETRY_BASE_MS: '10' };
+  const lke = new LkeClient({
+    config: lkeConfig({ ...env, LKE_ENDPOINT: sandbox.url, LKE_RATE_LIMIT_PER_SECOND: '1000' }),
+    credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
+  });
+  const smhEnv = {
+    ...env,
+    SMH_BASE_URL: sandbox.url,
+    SMH_LIBRARY_SECRETS: JSON.stringify(Object.fromEntries(libraries.map((l) => [l, `secret-${l}`]))),
+  };
+  const smh = new SmhClient({
+    config: smhConfig(smhEnv),
+    secrets: librarySecretProvider(smhEnv, () => {
+      throw new Error('no SSM in the bench');
+    }),
+  });
+  for (const [name, checker] of [
+    ['lkePoll', lkeChecker(() => lke)],
+    ['smhPoll', smhChecker(() => smh)],
+  ] as const) {
+    const before = sandbox.smh.taskRequests + sandbox.lke.requestCount;
+    const summary = await poll({ store, checker, notifier }, { deadline: Date.now() + 120_000 });
+    const upstream = sandbox.smh.taskRequests + sandbox.lke.requestCount - before;
+    console.log(
+      `${name}: ${summary.finished} finished in ${summary.durationMs} ms ` +
+        `(${((summary.finished / summary.durationMs) * 1000).toFixed(0)} tasks/s), ${upstream} upstream requests, ` +
+        `${summary.notified} notifications`,
+    );
+  }
+  client.destroy();
+  await new Promise((resolve) => server.close(resolve));
 }
 
 main().catch((error: unknown) => {

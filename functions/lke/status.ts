@@ -6,7 +6,6 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { lkeClient } from '../common/lke-client';
-import { taskStore } from '../common/store';
 
 /**
  * `GET /lke/tasks/{taskId}?botBizId=…&taskType=…[&track=true]`, or a direct invoke with
@@ -14,9 +13,12 @@ import { taskStore } from '../common/store';
  * With `track=true` an unfinished task is tracked from then on (the answer gains `trackingId`), and a tracked
  * one is brought up to date.
  */
-export function lkeStatus(deps: HandlerDeps & { lke?: () => LkeClient; store?: () => TaskStore } = {}) {
+export function lkeStatus(
+  deps: HandlerDeps & { lke?: () => LkeClient; store?: () => TaskStore | Promise<TaskStore> } = {},
+) {
   const lke = deps.lke ?? lkeClient;
-  const store = deps.store ?? taskStore;
+  // The store (and its DynamoDB client) loads on the first ?track=true, not on every cold start.
+  const store = deps.store ?? (async () => (await import('../common/store')).taskStore());
   return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & { trackingId?: string }>(
     {
       name: 'lkeStatus',
@@ -25,7 +27,7 @@ export function lkeStatus(deps: HandlerDeps & { lke?: () => LkeClient; store?: (
       run: async ({ query, track }, { deadline, signal }) => {
         const task = await lke().getTaskStatus(query, { deadline, signal });
         if (!track) return task;
-        const record = await recordObservation(store(), lkeIdentity(query), lkeObservation(task));
+        const record = await recordObservation(await store(), lkeIdentity(query), lkeObservation(task));
         return record ? { ...task, trackingId: record.id } : task;
       },
       summarize: (task) => ({

@@ -6,7 +6,6 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { smhClient } from '../common/smh-client';
-import { taskStore } from '../common/store';
 
 /**
  * `GET /smh/libraries/{libraryId}/spaces/{spaceId}/tasks/{taskIds}` (space level, `-` for single-tenant),
@@ -14,9 +13,12 @@ import { taskStore } from '../common/store';
  * direct invoke with `{"libraryId","spaceId"?,"taskIds":[…],"userId"?,"track"?}`: asks SMH Query Task and
  * answers `{tasks, notFound}`. With `track=true` each unfinished task is tracked (and gains `trackingId`).
  */
-export function smhStatus(deps: HandlerDeps & { smh?: () => SmhClient; store?: () => TaskStore } = {}) {
+export function smhStatus(
+  deps: HandlerDeps & { smh?: () => SmhClient; store?: () => TaskStore | Promise<TaskStore> } = {},
+) {
   const smh = deps.smh ?? smhClient;
-  const store = deps.store ?? taskStore;
+  // The store (and its DynamoDB client) loads on the first ?track=true, not on every cold start.
+  const store = deps.store ?? (async () => (await import('../common/store')).taskStore());
   return dualHandler<{ query: SmhTaskQuery; track: boolean }, SmhQueryResult>(
     {
       name: 'smhStatus',
@@ -32,9 +34,10 @@ export function smhStatus(deps: HandlerDeps & { smh?: () => SmhClient; store?: (
         const answer = await smh().queryTasks(query, { deadline, signal });
         if (!track) return answer;
         const tasks = [];
+        const records = await store();
         for (const task of answer.tasks) {
           const record = await recordObservation(
-            store(),
+            records,
             smhIdentity(query, task.taskId),
             smhObservation(task),
           );

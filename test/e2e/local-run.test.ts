@@ -139,6 +139,19 @@ describe('tracking under npm start (sandbox mode)', () => {
     expect(mine[1].detail).toMatchObject({ eventId: expect.stringContaining(lkeId), status: 'succeeded' });
   });
 
+  it('tracks from the on-demand GET with ?track=true (the store loads lazily in the bundle)', async () => {
+    const task = { botBizId: '1767024172536168448', taskType: 'ExportAttributeLabel', taskId: '4343' };
+    await put(`${run.sandboxUrl}/_sandbox/lke/tasks`, { ...task, status: 'RUNNING' });
+    const response = await fetch(
+      `${run.baseUrl}/lke/tasks/4343?botBizId=${task.botBizId}&taskType=${task.taskType}&track=true`,
+    );
+    const body = await json(response);
+    expect(body).toMatchObject({ status: 'running', trackingId: expect.stringMatching(/^lke_/) });
+    expect(await json(await fetch(`${run.baseUrl}/tasks/${body.trackingId}`))).toMatchObject({
+      status: 'running',
+    });
+  });
+
   it('follows an SMH task the same way', async () => {
     await put(`${run.sandboxUrl}/_sandbox/smh/tasks`, {
       libraryId: 'smhdemo',
