@@ -11,8 +11,7 @@
  *    (LKE with the quota raised; SMH in 10 libraries), reporting tasks per second and store writes.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
@@ -30,6 +29,7 @@ import { TaskStore } from '../lib/tracking/store';
 import { createTableInput } from '../lib/tracking/table';
 import { DEMO_LIBRARY_ID, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox } from '../sandbox/server';
+import { packageService } from '../scripts/serverless';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..');
@@ -49,25 +49,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
-
-async function packageService(dir: string) {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SLS_TELEMETRY_DISABLED: '1',
-    ESBUILD_WORK_FOLDER: '.esbuild-bench',
-  };
-  for (const key of Object.keys(env))
-    if (key.startsWith('AWS_') || key.startsWith('TENCENTCLOUD_')) delete env[key];
-  await run(
-    process.execPath,
-    [require.resolve('serverless/bin/serverless.js'), 'package', '--stage', 'prod', '--package', dir],
-    {
-      cwd: ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
-}
 
 /** Loads a bundle in a fresh process and invokes it once; prints timings as JSON. */
 const COLD_PROBE = `
@@ -96,11 +77,9 @@ async function main() {
     LKE_RATE_LIMIT_PER_SECOND: '1000',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
   };
-  const dir = await mkdtemp(join(tmpdir(), 'ttt-bench-'));
+  console.log(`node ${process.version}, ${process.arch}; packaging…`);
+  const { dir } = await packageService('prod', { ESBUILD_WORK_FOLDER: '.esbuild-bench' });
   try {
-    console.log(`node ${process.version}, ${process.arch}; packaging…`);
-    await packageService(dir);
-
     console.log('\n## Artifacts and cold start (fresh process per run, median of %d)', COLD_RUNS);
     console.log('function | zip | bundle | load | first invoke | RSS');
     for (const file of (await readdir(dir)).filter((f) => f.endsWith('.zip')).sort()) {

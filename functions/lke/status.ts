@@ -1,6 +1,6 @@
 import type { LkeClient } from '../../lib/lke/client';
 import type { LkeTaskQuery, LkeTaskStatus } from '../../lib/task';
-import { lkeObservation } from '../../lib/tracking/checkers';
+import { observation } from '../../lib/tracking/checkers';
 import { lkeIdentity, recordObservation } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
@@ -27,7 +27,7 @@ export function lkeStatus(
       run: async ({ query, track }, { deadline, signal }) => {
         const task = await lke().getTaskStatus(query, { deadline, signal });
         if (!track) return task;
-        const record = await recordObservation(await store(), lkeIdentity(query), lkeObservation(task));
+        const record = await recordObservation(await store(), lkeIdentity(query), observation(task));
         return record ? { ...task, trackingId: record.id } : task;
       },
       summarize: (task) => ({

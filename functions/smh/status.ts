@@ -1,6 +1,6 @@
 import type { SmhClient } from '../../lib/smh/client';
 import type { SmhQueryResult, SmhTaskQuery } from '../../lib/task';
-import { smhObservation } from '../../lib/tracking/checkers';
+import { observation } from '../../lib/tracking/checkers';
 import { recordObservation, smhIdentity } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
@@ -36,11 +36,7 @@ export function smhStatus(
         const tasks = [];
         const records = await store();
         for (const task of answer.tasks) {
-          const record = await recordObservation(
-            records,
-            smhIdentity(query, task.taskId),
-            smhObservation(task),
-          );
+          const record = await recordObservation(records, smhIdentity(query, task.taskId), observation(task));
           tasks.push(record ? { ...task, trackingId: record.id } : task);
         }
         return { ...answer, tasks };

@@ -20,17 +20,8 @@ export interface Checker {
   check(tasks: TrackedTask[], options: CallOptions): Promise<Map<string, CheckOutcome>>;
 }
 
-export function lkeObservation(task: LkeTaskStatus): Observation {
-  return {
-    status: task.status,
-    upstreamStatus: task.upstreamStatus,
-    result: task.result,
-    message: task.message,
-    checkedAt: task.checkedAt,
-  };
-}
-
-export function smhObservation(task: SmhTaskStatus): Observation {
+/** The part of an upstream answer (LKE or SMH) that a tracked record keeps. */
+export function observation(task: LkeTaskStatus | SmhTaskStatus): Observation {
   return {
     status: task.status,
     upstreamStatus: task.upstreamStatus,
@@ -54,7 +45,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
           const query = parseLkeTaskQuery(task.identity); // a damaged record fails here, not upstream
           outcomes.set(task.id, {
             kind: 'observed',
-            observation: lkeObservation(await client().getTaskStatus(query, options)),
+            observation: observation(await client().getTaskStatus(query, options)),
           });
         } catch (error) {
           const gone = error instanceof UpstreamNotFoundError && error.code === 'TaskNotFound';
@@ -103,7 +94,7 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
           );
           for (const found of answer.tasks) {
             const task = byTaskId.get(found.taskId);
-            if (task) outcomes.set(task.id, { kind: 'observed', observation: smhObservation(found) });
+            if (task) outcomes.set(task.id, { kind: 'observed', observation: observation(found) });
           }
           for (const id of answer.notFound) {
             const task = byTaskId.get(id);

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
+import { SEED_ANSWER } from '../helpers/lke';
 import { startLocalRun, type LocalRun } from '../helpers/local-run';
 
 const SEED_URL = '/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel';
@@ -29,16 +30,7 @@ describe('npm start in sandbox mode (no Tencent credentials)', () => {
   it('answers the seed task through the HTTP API', async () => {
     const response = await fetch(run.baseUrl + SEED_URL);
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({
-      provider: 'lke',
-      taskId: '8',
-      taskType: 'ModifyAttributeLabel',
-      botBizId: '1767024172536168448',
-      status: 'succeeded',
-      upstreamStatus: 'SUCCESS',
-      message: '',
-      result: { cosPath: '' },
-    });
+    expect(await response.json()).toMatchObject(SEED_ANSWER);
   });
 
   it('answers 400 JSON for bad input', async () => {

@@ -28,3 +28,17 @@ export function lkeClientFor(
     log: options.log,
   });
 }
+
+/** The normalized answer for the seed task, exactly as the LKE issue documents it. */
+export const SEED_ANSWER = {
+  provider: 'lke',
+  taskId: '8',
+  taskType: 'ModifyAttributeLabel',
+  botBizId: '1767024172536168448',
+  status: 'succeeded',
+  upstreamStatus: 'SUCCESS',
+  message: '',
+  result: { cosPath: '' },
+  requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+  checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+};

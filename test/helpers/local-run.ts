@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { offlineEnv, ROOT } from './serverless';
+import { offlineEnv, ROOT } from '../../scripts/serverless';
 
 /** A free loopback port (the OS picks it, we release it for the child to bind). */
 export function freePort(): Promise<number> {

@@ -7,7 +7,7 @@ const { PERMISSIONS, roleName } = require('../../infra/iam.js') as {
   PERMISSIONS: Record<string, unknown>;
   roleName: (fn: string) => string;
 };
-import { packageService, resourcesOfType, type Packaged } from '../helpers/serverless';
+import { packageService, resourcesOfType, type Packaged } from '../../scripts/serverless';
 
 // Canary secrets in the environment of the packaging run: none may end up in any artifact.
 const CANARY_ID = 'AKIDcanaryShouldNeverBeDeployed';

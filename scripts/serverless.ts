@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-export const ROOT = join(__dirname, '..', '..');
+export const ROOT = join(__dirname, '..');
 
-/** Environment for serverless commands in tests: no AWS credentials, no network chatter. */
+/** Environment for offline serverless commands (tests, bench): no AWS or Tencent credentials, no network chatter. */
 export function offlineEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
