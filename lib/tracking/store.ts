@@ -250,10 +250,20 @@ function decodeToken(
       provider?: unknown;
       key?: unknown;
     };
-    if (!PROVIDERS.includes(cursor.provider as Provider)) throw new Error('bad provider');
-    if (cursor.key !== undefined && (typeof cursor.key !== 'object' || cursor.key === null))
-      throw new Error('bad key');
-    return cursor as { provider: Provider; key?: Record<string, unknown> };
+    const provider = cursor.provider as Provider;
+    if (!PROVIDERS.includes(provider)) throw new Error('bad provider');
+    if (cursor.key === undefined) return { provider };
+    // Only the index keys this API puts in a token, of the right types, for the same provider.
+    const key = cursor.key as Record<string, unknown>;
+    const names = [TABLE.hashKey, TABLE.listIndex.hashKey, TABLE.listIndex.rangeKey];
+    const valid =
+      key !== null &&
+      typeof key === 'object' &&
+      Object.keys(key).length === names.length &&
+      names.every((name) => typeof key[name] === 'string') &&
+      key[TABLE.listIndex.hashKey] === provider;
+    if (!valid) throw new Error('bad key');
+    return { provider, key };
   } catch {
     throw new ValidationError('nextToken is not a token this API issued');
   }

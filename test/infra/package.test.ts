@@ -192,6 +192,12 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(fn('LkePollLambdaFunction').Timeout).toBe(120);
   });
 
+  it('requires IAM (SigV4) on every HTTP route', () => {
+    const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route');
+    expect(routes).toHaveLength(7);
+    for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+  });
+
   it('routes the tracking API', () => {
     const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route').map(
       ([, r]) => r.Properties.RouteKey,

@@ -181,8 +181,16 @@ describe('TaskStore', () => {
 
   it('rejects a forged nextToken', async () => {
     await expect(store.list({ nextToken: 'not-a-token' })).rejects.toBeInstanceOf(ValidationError);
-    const forged = Buffer.from(JSON.stringify({ provider: 'x' })).toString('base64url');
-    await expect(store.list({ nextToken: forged })).rejects.toBeInstanceOf(ValidationError);
+    const forge = (cursor: unknown) => Buffer.from(JSON.stringify(cursor)).toString('base64url');
+    for (const cursor of [
+      { provider: 'x' },
+      { provider: 'lke', key: { id: 1, provider: 'lke', listSk: 'a' } },
+      { provider: 'lke', key: { id: 'a', provider: 'smh', listSk: 'a' } },
+      { provider: 'lke', key: { id: 'a', provider: 'lke', listSk: 'a', extra: 'b' } },
+      { provider: 'lke', key: 'id' },
+    ]) {
+      await expect(store.list({ nextToken: forge(cursor) })).rejects.toBeInstanceOf(ValidationError);
+    }
   });
 });
 
