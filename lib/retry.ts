@@ -1,4 +1,5 @@
-import { DeadlineExceededError, isRetryable } from './errors';
+import { DeadlineExceededError, isRetryable, TrackerError, UpstreamError } from './errors';
+import type { Log } from './log';
 
 /**
  * Capped exponential backoff with full jitter, shared by every upstream client.
@@ -74,4 +75,21 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       await wait(delayMs, signal);
     }
   }
+}
+
+/** An `onRetry` that logs what failed and what happens next (codes and request ids, never a message body). */
+export function logRetry(
+  log: Log,
+  message: string,
+  extra: Record<string, unknown> = {},
+): RetryOptions['onRetry'] {
+  return ({ error, attempt, delayMs }) =>
+    log.warn(message, {
+      ...extra,
+      attempt: attempt + 1,
+      delayMs,
+      code: error instanceof TrackerError ? error.code : 'InternalError',
+      upstreamCode: error instanceof UpstreamError ? error.upstreamCode : undefined,
+      requestId: error instanceof UpstreamError ? error.requestId : undefined,
+    });
 }

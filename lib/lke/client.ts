@@ -9,7 +9,6 @@ import {
   TrackerError,
   UpstreamAuthError,
   UpstreamBadResponseError,
-  UpstreamError,
   UpstreamFailedError,
   UpstreamNotFoundError,
   UpstreamRejectedError,
@@ -19,7 +18,7 @@ import {
 } from '../errors';
 import { silentLog, type Log } from '../log';
 import { RateLimiter } from '../rate-limiter';
-import { withRetry } from '../retry';
+import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
 import { attemptSignal, type CallOptions } from '../upstream';
@@ -76,15 +75,7 @@ export class LkeClient {
         policy: this.config.retry,
         deadline: options.deadline,
         signal: options.signal,
-        onRetry: ({ error, attempt, delayMs }) =>
-          this.log.warn('LKE call failed, retrying', {
-            action,
-            attempt: attempt + 1,
-            delayMs,
-            code: (error as TrackerError).code,
-            upstreamCode: (error as UpstreamError).upstreamCode,
-            requestId: (error as UpstreamError).requestId,
-          }),
+        onRetry: logRetry(this.log, 'LKE call failed, retrying', { action }),
       },
     );
   }

@@ -2,10 +2,8 @@ import type { SmhConfig } from '../config';
 import { chunk, mapLimit } from '../concurrency';
 import {
   isRetryable,
-  TrackerError,
   UpstreamAuthError,
   UpstreamBadResponseError,
-  UpstreamError,
   UpstreamFailedError,
   UpstreamNotFoundError,
   UpstreamRejectedError,
@@ -16,7 +14,7 @@ import {
 } from '../errors';
 import { silentLog, type Log } from '../log';
 import { redactText, redactUrl } from '../redact';
-import { withRetry } from '../retry';
+import { logRetry, withRetry } from '../retry';
 import { normalizeSmhStatus, type SmhQueryResult, type SmhTaskQuery, type SmhTaskStatus } from '../task';
 import { attemptSignal, type CallOptions } from '../upstream';
 import type { LibrarySecretProvider } from './secrets';
@@ -236,14 +234,7 @@ export class SmhClient {
       policy: this.config.retry,
       deadline: options.deadline,
       signal: options.signal,
-      onRetry: ({ error, attempt, delayMs }: { error: unknown; attempt: number; delayMs: number }) =>
-        this.log.warn(`SMH ${what} failed, retrying`, {
-          attempt: attempt + 1,
-          delayMs,
-          code: (error as TrackerError).code,
-          upstreamCode: (error as UpstreamError).upstreamCode,
-          requestId: (error as UpstreamError).requestId,
-        }),
+      onRetry: logRetry(this.log, `SMH ${what} failed, retrying`),
     };
   }
 }

@@ -33,15 +33,11 @@ export interface PollSummary {
   durationMs: number;
 }
 
-/** Called after each stored status change (hand-over hooks in here). */
-export type ChangeListener = (before: TrackedTask, after: TrackedTask) => Promise<void>;
-
 export interface PollerDeps {
   store: TaskStore;
   checker: Checker;
   log?: Log;
   owner?: string;
-  onChange?: ChangeListener;
   /** Delivers outboxes (EventBridge, Step Functions). Without one, notifications wait in the outbox. */
   notifier?: Notifier;
 }
@@ -99,10 +95,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       const outcome = await store.update(task.id, change, { current: task, owner });
       if (!outcome?.written) return;
       const after = outcome.task;
-      if (after.status !== task.status) {
-        summary.changed++;
-        await deps.onChange?.(task, after);
-      }
+      if (after.status !== task.status) summary.changed++;
       if (isFinished(after.status)) summary.finished++;
       else summary.rescheduled++;
       await deliver(after);

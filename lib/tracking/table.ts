@@ -5,8 +5,9 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * local run and the tests create it in dynalite from here.
  *
  * - `id` (hash key): the tracking id.
- * - `due` index (sparse): only unfinished tasks carry `dueShard` (`<provider>#<n>`), with `dueAt` (epoch ms) the
- *   time of the next check, or the end of a poller's lease. Pollers query `dueAt <= now` per shard.
+ * - `due` index (sparse): only records with something left to do carry `dueShard` (`<provider>#<n>`) and `dueAt`
+ *   (epoch ms): the next check of an unfinished task, the next delivery try of an outbox, or the end of a
+ *   poller's lease. Pollers query `dueAt <= now` per shard.
  * - `byProvider` index: `provider` + `listSk` (`<status>#<firstSeenAt>#<id>`), for `GET /tasks?provider=&status=`.
  * - `expiresAt` (epoch s): DynamoDB TTL, set on finished records only.
  */
