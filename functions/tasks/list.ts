@@ -6,7 +6,7 @@ import { taskStore } from '../common/store';
 
 /**
  * `GET /tasks?provider=&status=&limit=&nextToken=` (or the same fields by direct invoke): a page of tracked
- * tasks, newest first within each provider, and a `nextToken` while there are more.
+ * tasks (by provider, then status, newest first within a status) and a `nextToken` while there are more.
  */
 export function listTasks(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   const store = deps.store ?? taskStore;

@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../lib/errors';
 import { SsmSecretStore } from '../../lib/secrets';
+import { librarySecretProvider } from '../../lib/smh/secrets';
 import { tencentCredentialProvider } from '../../lib/tencent-credentials';
 import { captureAws, fakeAwsConfig, type AwsCapture } from '../helpers/aws-capture';
 
@@ -85,5 +86,51 @@ describe('Tencent credentials', () => {
 
   it('fails with what to set when nothing is configured', async () => {
     await expect(tencentCredentialProvider({}, () => store())()).rejects.toThrow(/TENCENTCLOUD_SECRET_ID/);
+  });
+});
+
+describe('SMH library secrets', () => {
+  it('reads several libraries from SMH_LIBRARY_SECRETS without SSM', async () => {
+    const provider = librarySecretProvider({ SMH_LIBRARY_SECRETS: '{"liba":"sa","libb":"sb"}' }, () =>
+      store(),
+    );
+    await expect(provider('liba')).resolves.toBe('sa');
+    await expect(provider('libb')).resolves.toBe('sb');
+    expect(ssm.requests).toHaveLength(0);
+  });
+
+  it('reads <prefix>/<libraryId> from SSM with decryption, once per library', async () => {
+    stored['/ttt/prod/smh/libraries/liba'] = 'secret-a';
+    stored['/ttt/prod/smh/libraries/libb'] = 'secret-b';
+    const secrets = store();
+    const provider = librarySecretProvider(
+      { SMH_SECRET_PARAMETER_PREFIX: '/ttt/prod/smh/libraries/' },
+      () => secrets,
+    );
+    await expect(provider('liba')).resolves.toBe('secret-a');
+    await expect(provider('libb')).resolves.toBe('secret-b');
+    await provider('liba');
+    expect(ssm.requests.map((r) => r.body)).toEqual([
+      { Name: '/ttt/prod/smh/libraries/liba', WithDecryption: true },
+      { Name: '/ttt/prod/smh/libraries/libb', WithDecryption: true },
+    ]);
+  });
+
+  it('says which parameter to create for an unknown library (404 LibraryNotConfigured)', async () => {
+    const provider = librarySecretProvider({ SMH_SECRET_PARAMETER_PREFIX: '/ttt/prod/smh/libraries' }, () =>
+      store(),
+    );
+    const error = await provider('libz').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'LibraryNotConfigured', httpStatus: 404 });
+    expect((error as Error).message).toContain('create the SSM SecureString /ttt/prod/smh/libraries/libz');
+  });
+
+  it('rejects SMH_LIBRARY_SECRETS that is not a JSON object, without echoing it', () => {
+    expect(() => librarySecretProvider({ SMH_LIBRARY_SECRETS: 'liba=hunter2' }, () => store())).toThrow(
+      'SMH_LIBRARY_SECRETS is not valid JSON',
+    );
+    expect(() => librarySecretProvider({ SMH_LIBRARY_SECRETS: '["hunter2"]' }, () => store())).toThrow(
+      /must be a JSON object/,
+    );
   });
 });
