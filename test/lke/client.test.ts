@@ -202,6 +202,9 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
     const throttled = outcomes.filter(
       (o) => o.status === 'rejected' && o.reason instanceof UpstreamThrottledError,
     );
-    expect(throttled.length).toBe(10);
+    // 20 get through in the first second; the rest are throttled (fewer if the burst spreads over more than 1 s).
+    expect(throttled.length).toBeGreaterThan(0);
+    expect(throttled.length).toBeLessThanOrEqual(10);
+    expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBe(30 - throttled.length);
   });
 });
