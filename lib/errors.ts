@@ -136,6 +136,15 @@ export class UpstreamFailedError extends UpstreamError {
   readonly httpStatus = 502;
 }
 
+/** A bug: the message points at the logs of the invocation, never at the error itself. */
+export class InternalError extends TrackerError {
+  readonly code = 'InternalError';
+  readonly httpStatus = 500;
+  constructor(awsRequestId: string) {
+    super(`Internal error; the logs of request ${awsRequestId} have the details`);
+  }
+}
+
 /** The caller's deadline (e.g. the Lambda's remaining time) ran out before an answer. */
 export class DeadlineExceededError extends TrackerError {
   readonly code = 'DeadlineExceeded';

@@ -69,10 +69,6 @@ export class LkeSandbox {
     this.tasks.set(taskKey(task.botBizId, task.taskType, task.taskId), { ...task });
   }
 
-  getTask(botBizId: string, taskType: string, taskId: string): LkeSandboxTask | undefined {
-    return this.tasks.get(taskKey(botBizId, taskType, taskId));
-  }
-
   listTasks(): LkeSandboxTask[] {
     return [...this.tasks.values()];
   }

@@ -3,7 +3,7 @@ import httpErrorHandler from '@middy/http-error-handler';
 import httpEventNormalizer from '@middy/http-event-normalizer';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { errorBody, TrackerError, ValidationError } from '../../lib/errors';
+import { errorBody, InternalError, TrackerError, UpstreamError, ValidationError } from '../../lib/errors';
 import type { Log } from '../../lib/log';
 import { logger as defaultLogger } from './logger';
 
@@ -70,20 +70,13 @@ export function invocationFor(context: Context, now = Date.now()): Invocation {
 export function describeError(error: unknown): Record<string, unknown> {
   if (error instanceof TrackerError) {
     const described: Record<string, unknown> = { code: error.code, error: error.message };
-    for (const key of ['upstreamCode', 'requestId', 'upstreamHttpStatus'] as const) {
-      const value = (error as unknown as Record<string, unknown>)[key];
-      if (value !== undefined) described[key] = value;
+    if (error instanceof UpstreamError) {
+      const { upstreamCode, requestId, upstreamHttpStatus } = error;
+      Object.assign(described, { upstreamCode, requestId, upstreamHttpStatus });
     }
     return described;
   }
   return { code: 'InternalError', errorName: (error as Error)?.name ?? typeof error };
-}
-
-function internalError(awsRequestId: string): TrackerError {
-  return new (class InternalError extends TrackerError {
-    readonly code = 'InternalError';
-    readonly httpStatus = 500;
-  })(`Internal error; the logs of request ${awsRequestId} have the details`);
 }
 
 function logFailure(log: Log, name: string, error: unknown, started: number) {
@@ -123,7 +116,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
       return output;
     } catch (error) {
       logFailure(log, operation.name, error, started);
-      throw error instanceof TrackerError ? error : internalError(context.awsRequestId);
+      throw error instanceof TrackerError ? error : new InternalError(context.awsRequestId);
     }
   }
 

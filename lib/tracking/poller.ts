@@ -10,6 +10,7 @@ import type { Checker, CheckOutcome } from './checkers';
 import type { TrackedTask } from './model';
 import type { TaskStore } from './store';
 import {
+  dropLease,
   dropWaiters,
   expire,
   failCheck,
@@ -155,16 +156,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     const sweepOnly = batch.filter((task) => !tooOld.includes(task) && !toCheck.includes(task));
     await mapLimit(sweepOnly, WRITE_CONCURRENCY, async (task) => {
       if (deps.notifier && task.outbox.length > 0) return deliver(task);
-      await store
-        .update(
-          task.id,
-          (current, c) => release(current, c, Date.parse(current.nextCheckAt ?? '') || c.now),
-          {
-            current: task,
-            owner,
-          },
-        )
-        .catch(() => undefined);
+      await store.update(task.id, dropLease, { current: task, owner }).catch(() => undefined);
     });
     await mapLimit(tooOld, WRITE_CONCURRENCY, (task) =>
       write(task, (current, c) =>

@@ -7,7 +7,7 @@ import { sleep } from '../retry';
 import { isFinished } from '../task';
 import type { TrackedStatus, TrackedTask } from './model';
 import { TABLE } from './table';
-import { claim, dueAt, type Context, type Schedule } from './transitions';
+import { claim, dueAt, type Context } from './transitions';
 
 /**
  * The tracking table, with single-item conditional writes only (dynalite has no transactions, and none are
@@ -44,10 +44,6 @@ export class TaskStore {
     });
     this.config = deps.config;
     this.now = deps.now ?? Date.now;
-  }
-
-  get schedule(): Schedule {
-    return this.config;
   }
 
   context(owner?: string): Context {

@@ -180,7 +180,7 @@ function withStatus(
 export function observe(task: TrackedTask, observation: Observation, ctx: Context): TrackedTask | null {
   if (isFinished(task.status)) return null;
   if (task.lastCheckedAt !== null && task.lastCheckedAt >= observation.checkedAt) {
-    return releaseLease(task, ctx); // newer data is already stored: keep it, just let go of our lease
+    return dropLease(task, ctx); // newer data is already stored: keep it, just let go of our lease
   }
   const attempts = task.attempts + 1;
   const finished = isFinished(observation.status);
@@ -244,7 +244,8 @@ export function release(task: TrackedTask, ctx: Context, due = ctx.now): Tracked
   return isFinished(task.status) ? { ...task, lease: null } : { ...task, nextCheckAt: iso(due), lease: null };
 }
 
-function releaseLease(task: TrackedTask, ctx: Context): TrackedTask | null {
+/** Lets go of the caller's lease and nothing else (the schedule stays as stored). */
+export function dropLease(task: TrackedTask, ctx: Context): TrackedTask | null {
   return ctx.owner !== undefined && task.lease?.owner === ctx.owner ? { ...task, lease: null } : null;
 }
 
