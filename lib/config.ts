@@ -68,11 +68,52 @@ export interface LkeConfig {
 }
 
 export const LKE_DEFAULT_ENDPOINT = 'https://lke.intl.tencentcloudapi.com';
+export const LKE_INTL_HOST = 'lke.intl.tencentcloudapi.com';
+export const LKE_CHINA_HOST = 'lke.tencentcloudapi.com';
+
+/**
+ * The region sent with each LKE call, which must go with the endpoint: Tencent's international site serves LKE
+ * in `ap-jakarta` only; the China site (`lke.tencentcloudapi.com`) in mainland regions (`ap-guangzhou` when
+ * LKE_REGION is unset); a regional host (`lke.<region>.tencentcloudapi.com`) in its own region. Any other
+ * endpoint (a local stand-in) takes LKE_REGION, or `ap-jakarta`. A pair that cannot work is refused here, once,
+ * with the fix, instead of failing every call with UnsupportedRegion.
+ */
+export function lkeRegion(endpoint: URL, configured: string | undefined): string {
+  const host = endpoint.hostname.toLowerCase();
+  const refuse = (why: string) =>
+    new ConfigurationError(
+      `LKE_REGION=${configured} cannot work with LKE_ENDPOINT ${endpoint.origin}: ${why}`,
+    );
+  if (host === LKE_INTL_HOST) {
+    if (configured && configured !== 'ap-jakarta') {
+      throw refuse(
+        `the international site serves LKE in ap-jakarta only; unset LKE_REGION, or use https://${LKE_CHINA_HOST} for mainland regions`,
+      );
+    }
+    return 'ap-jakarta';
+  }
+  if (host === LKE_CHINA_HOST) {
+    if (configured === 'ap-jakarta') {
+      throw refuse(
+        `ap-jakarta is the international site's region; use https://${LKE_INTL_HOST}, or a mainland region such as ap-guangzhou`,
+      );
+    }
+    return configured ?? 'ap-guangzhou';
+  }
+  const regional = /^lke\.([a-z]+-[a-z]+(?:-[0-9]+)?)\.tencentcloudapi\.com$/.exec(host)?.[1];
+  if (regional) {
+    if (configured && configured !== regional)
+      throw refuse(`this host serves ${regional} only; unset LKE_REGION`);
+    return regional;
+  }
+  return configured ?? 'ap-jakarta';
+}
 
 export function lkeConfig(env: Env = process.env): LkeConfig {
+  const endpoint = parseEndpoint('LKE_ENDPOINT', stringSetting(env, 'LKE_ENDPOINT', LKE_DEFAULT_ENDPOINT));
   return {
-    endpoint: parseEndpoint('LKE_ENDPOINT', stringSetting(env, 'LKE_ENDPOINT', LKE_DEFAULT_ENDPOINT)),
-    region: stringSetting(env, 'LKE_REGION', 'ap-jakarta'),
+    endpoint,
+    region: lkeRegion(endpoint, env.LKE_REGION?.trim() || undefined),
     timeoutMs: intSetting(env, 'LKE_TIMEOUT_MS', 5000, 100, 60_000),
     rateLimitPerSecond: intSetting(env, 'LKE_RATE_LIMIT_PER_SECOND', 20, 1, 1000),
     retry: retryPolicy(env),
@@ -84,8 +125,13 @@ export interface SmhConfig {
   timeoutMs: number;
   /** Lifetime asked for each access token (SMH's minimum is 300 s). */
   tokenPeriodSeconds: number;
-  /** `grant` for minted tokens: empty is read-only, which is enough to query tasks. */
+  /** `grant` for space-level tokens: empty is read-only, which is enough to query a space's tasks. */
   tokenGrant: string;
+  /**
+   * `grant` for library-level tokens (history-clearing tasks): they carry no space, which a multi-tenant library
+   * accepts only from an admin token.
+   */
+  libraryTokenGrant: string;
   /** Task ids per upstream request, so URLs stay well under common 2 KiB limits. */
   maxIdsPerRequest: number;
   retry: RetryPolicy;
@@ -100,6 +146,7 @@ export function smhConfig(env: Env = process.env): SmhConfig {
     timeoutMs: intSetting(env, 'SMH_TIMEOUT_MS', 5000, 100, 60_000),
     tokenPeriodSeconds: intSetting(env, 'SMH_TOKEN_PERIOD_SECONDS', 3600, 300, 86_400 * 30),
     tokenGrant: env.SMH_TOKEN_GRANT?.trim() ?? '',
+    libraryTokenGrant: env.SMH_LIBRARY_TOKEN_GRANT?.trim() ?? 'admin',
     maxIdsPerRequest: intSetting(env, 'SMH_MAX_IDS_PER_REQUEST', 50, 1, 100),
     retry: retryPolicy(env),
   };
@@ -107,8 +154,6 @@ export function smhConfig(env: Env = process.env): SmhConfig {
 
 export interface TrackingConfig {
   tableName: string;
-  /** Partitions of the due-index per provider, so one hot partition never limits the pollers. */
-  dueShards: number;
   firstDelaySeconds: number;
   baseIntervalSeconds: number;
   backoffFactor: number;
@@ -124,7 +169,6 @@ export function trackingConfig(env: Env = process.env): TrackingConfig {
   if (!tableName) throw new ConfigurationError('TABLE_NAME is not set: the tracking table name is required');
   return {
     tableName,
-    dueShards: intSetting(env, 'DUE_SHARDS', 4, 1, 64),
     firstDelaySeconds: intSetting(env, 'POLL_FIRST_DELAY_SECONDS', 30, 0, 86_400),
     baseIntervalSeconds: intSetting(env, 'POLL_BASE_INTERVAL_SECONDS', 60, 1, 86_400),
     backoffFactor: numberSetting(env, 'POLL_BACKOFF_FACTOR', 2, 1),

@@ -1,9 +1,12 @@
+import { redact } from './redact';
+
 /**
  * Typed errors shared by every client and function.
  *
  * Each error carries the `code` we answer with, the HTTP status the HTTP functions map it to, and whether a
  * retry may help. Upstream errors keep the upstream `Code` and request id so a failure can be traced at
- * Tencent's side. Messages never contain secrets or access tokens (callers redact before they build one).
+ * Tencent's side. Every message passes through `redact()` here, so no secret, token or signature text an
+ * upstream echoed can reach a response, a log line or a stored `lastError`.
  */
 
 export type Provider = 'lke' | 'smh';
@@ -21,7 +24,7 @@ export abstract class TrackerError extends Error {
   readonly retryable: boolean = false;
 
   constructor(message: string, options?: TrackerErrorOptions) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(redact(message), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
   }
 }
@@ -124,9 +127,32 @@ export class UpstreamUnavailableError extends UpstreamError {
   override readonly retryable = true;
 }
 
-/** The upstream answered something we cannot read (not JSON, or not the documented shape). */
+/**
+ * The upstream answered something we cannot read (truncated, not JSON, or not the documented shape). Our calls
+ * are idempotent reads and such an answer is almost always a network fault: retried like a 5xx, and reported
+ * only when it persists.
+ */
 export class UpstreamBadResponseError extends UpstreamError {
   readonly code = 'UpstreamBadResponse';
+  readonly httpStatus = 502;
+  override readonly retryable = true;
+}
+
+/**
+ * The upstream refused us for a reason of the account or the resource, not of the task: suspended, in arrears,
+ * a quota used up (LKE `ResourceUnavailable*`, `LimitExceeded*`). Not transient: someone has to act.
+ */
+export class UpstreamAccountError extends UpstreamError {
+  readonly code = 'UpstreamAccountUnavailable';
+  readonly httpStatus = 502;
+}
+
+/**
+ * The upstream says our configuration cannot work (LKE `UnsupportedRegion`, `InvalidAction`, `NoSuchVersion`…):
+ * the endpoint or region settings are wrong.
+ */
+export class UpstreamMisconfiguredError extends UpstreamError {
+  readonly code = 'UpstreamMisconfigured';
   readonly httpStatus = 502;
 }
 
@@ -134,6 +160,24 @@ export class UpstreamBadResponseError extends UpstreamError {
 export class UpstreamFailedError extends UpstreamError {
   readonly code = 'UpstreamError';
   readonly httpStatus = 502;
+}
+
+/** The tracking table did not answer in time or at all (after retries within the caller's deadline). */
+export class StoreUnavailableError extends TrackerError {
+  readonly code = 'StoreUnavailable';
+  readonly httpStatus = 503;
+  override readonly retryable = true;
+  readonly retryAfterSeconds = 5;
+}
+
+/** The request conflicts with the record's state (e.g. a task already has as many waiters as it can keep). */
+export class ConflictError extends TrackerError {
+  readonly code: string;
+  readonly httpStatus = 409;
+  constructor(message: string, code: string, options?: TrackerErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
 }
 
 /** A bug: the message points at the logs of the invocation, never at the error itself. */

@@ -1,8 +1,9 @@
+import { backoffMs, type BackoffPolicy } from './backoff';
 import { DeadlineExceededError, isRetryable, TrackerError, UpstreamError } from './errors';
 import type { Log } from './log';
 
 /**
- * Capped exponential backoff with full jitter, shared by every upstream client.
+ * Retries with capped exponential backoff and full jitter, shared by every upstream client.
  *
  * Attempt n (0-based) waits `random() * min(maxDelayMs, baseDelayMs * 2^n)` before the next try. Only errors
  * for which `shouldRetry` answers true are retried (by default: `TrackerError.retryable`, i.e. throttling,
@@ -16,8 +17,6 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 3000 };
-
 export interface RetryOptions {
   policy: RetryPolicy;
   shouldRetry?: (error: unknown) => boolean;
@@ -30,13 +29,9 @@ export interface RetryOptions {
   now?: () => number;
 }
 
-export function backoffDelay(
-  policy: RetryPolicy,
-  attempt: number,
-  random: () => number = Math.random,
-): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
-  return Math.floor(random() * ceiling);
+/** The backoff curve of a retry policy (lib/backoff.ts): doubling, capped, full jitter. */
+export function retryBackoff(policy: RetryPolicy): BackoffPolicy {
+  return { baseMs: policy.baseDelayMs, factor: 2, maxMs: policy.maxDelayMs, jitter: 'full' };
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -63,13 +58,14 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
     random = Math.random,
     now = Date.now,
   } = options;
+  const curve = retryBackoff(policy);
   for (let attempt = 0; ; attempt++) {
     if (signal?.aborted) throw new DeadlineExceededError('Gave up: the caller ran out of time');
     try {
       return await fn(attempt);
     } catch (error) {
       if (attempt + 1 >= policy.maxAttempts || !shouldRetry(error)) throw error;
-      const delayMs = backoffDelay(policy, attempt, random);
+      const delayMs = backoffMs(curve, attempt, random);
       if (signal?.aborted || (deadline !== undefined && now() + delayMs >= deadline)) throw error;
       onRetry?.({ error, attempt, delayMs });
       await wait(delayMs, signal);

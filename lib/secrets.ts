@@ -40,10 +40,13 @@ export class SsmSecretStore implements SecretStore {
       return typeof value === 'string' ? value : undefined;
     } catch (error) {
       if ((error as { cause?: { name?: string } }).cause?.name === 'ParameterNotFound') return undefined;
+      // SSM's own text names account ids and role ARNs: it goes to the log (as the cause), never to a caller.
       throw new ConfigurationError(
-        `Could not read SSM parameter ${name}: ${(error as Error).message}`,
+        `Could not read SSM parameter ${name} (${(error as Error).name}): check that it exists and that the ` +
+          "function's role may read and decrypt it; the logs have SSM's answer",
         'SecretUnavailable',
         500,
+        { cause: error },
       );
     }
   }

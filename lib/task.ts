@@ -8,6 +8,12 @@
 export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+/**
+ * A task's result as the upstream sent it: an object (LKE `{cosPath}`, SMH copy/convert/history results) or an
+ * array (SMH batch copy/move/delete: one item per path, with its own `status`, `code`, `message`…), or null.
+ */
+export type TaskResult = Record<string, unknown> | unknown[] | null;
+
 /** Statuses after which a task never changes again. */
 export function isFinished(status: TaskStatus | 'expired'): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'expired';
@@ -62,16 +68,17 @@ export interface SmhTaskStatus {
   spaceId: string | null;
   taskId: string;
   status: TaskStatus;
-  /** SMH's numeric status as sent: 202, 200, 204, 500, and 207 / 400 from the newer task-result API. */
+  /** SMH's numeric status as sent: 202, 200, 204, 500, 499, and 207 / 400 from the newer task-result API. */
   upstreamStatus: number;
-  result: Record<string, unknown> | null;
+  /** As SMH sent it: an object, or an array of per-item results for batch operations. */
+  result: TaskResult;
   message: string;
   checkedAt: string;
 }
 
 export interface SmhQueryResult {
   tasks: SmhTaskStatus[];
-  /** Ids SMH did not return: unknown, or finished more than 30 days ago. */
+  /** Ids SMH did not return, or refused with `404 TaskNotFound`: unknown, or finished more than 30 days ago. */
   notFound: string[];
 }
 
@@ -83,6 +90,8 @@ const SMH_STATUS_MAP: Readonly<Record<number, { status: TaskStatus; message: str
   // From the task-result API: a partial success is not a success; the result says which items failed.
   207: { status: 'failed', message: 'The task partly succeeded: some items failed (see result)' },
   400: { status: 'failed', message: 'The task failed for every item' },
+  // Known to Tencent's SMH SDKs: the user cancelled the task. It will never finish: reported as failed.
+  499: { status: 'failed', message: 'The task was cancelled by the user' },
 };
 
 /** Maps SMH's numeric task status; an undocumented number counts as not finished. */

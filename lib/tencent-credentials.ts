@@ -1,5 +1,6 @@
 import type { Env } from './config';
 import { ConfigurationError } from './errors';
+import { registerSecret } from './redact';
 import { parseJsonSecret, type SecretStore } from './secrets';
 
 /** Tencent Cloud API credentials (a SecretId/SecretKey pair, plus a token for temporary credentials). */
@@ -30,6 +31,8 @@ export function tencentCredentialProvider(env: Env, secrets: () => SecretStore):
     const credential: TencentCredential = { secretId, secretKey };
     const token = env.TENCENTCLOUD_SESSION_TOKEN?.trim();
     if (token) credential.token = token;
+    registerSecret(secretKey);
+    registerSecret(token);
     return async () => credential;
   }
   const parameter = env.TENCENTCLOUD_SECRET_PARAMETER?.trim();
@@ -42,7 +45,10 @@ export function tencentCredentialProvider(env: Env, secrets: () => SecretStore):
             'holding {"secretId":"…","secretKey":"…"}',
         );
       }
-      return toCredential(parseJsonSecret(text, parameter), parameter);
+      const credential = toCredential(parseJsonSecret(text, parameter), parameter);
+      registerSecret(credential.secretKey);
+      registerSecret(credential.token);
+      return credential;
     };
   }
   return async () => {

@@ -58,13 +58,39 @@ export function requireString(record: Record<string, unknown>, field: string, ru
   return text;
 }
 
+/** Runs every field check and reports every failure at once ("taskType is required; botBizId is required"). */
+function fields<T extends object>(checks: { [K in keyof T]: () => T[K] }): T {
+  const out = {} as T;
+  const problems: string[] = [];
+  for (const key of Object.keys(checks) as (keyof T)[]) {
+    try {
+      out[key] = checks[key]();
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  if (problems.length > 0) throw new ValidationError(problems.join('; '));
+  return out;
+}
+
+const UINT64_MAX = 18_446_744_073_709_551_615n;
+
 export function parseLkeTaskQuery(input: unknown): LkeTaskQuery {
   const record = asRecord(input);
-  return {
-    taskId: requireString(record, 'taskId', LKE_RULES.taskId),
-    taskType: requireString(record, 'taskType', LKE_RULES.taskType),
-    botBizId: requireString(record, 'botBizId', LKE_RULES.botBizId),
-  };
+  return fields<LkeTaskQuery>({
+    taskId: () => requireString(record, 'taskId', LKE_RULES.taskId),
+    taskType: () => requireString(record, 'taskType', LKE_RULES.taskType),
+    botBizId: () => {
+      const botBizId = requireString(record, 'botBizId', LKE_RULES.botBizId);
+      if (BigInt(botBizId) > UINT64_MAX) {
+        throw new ValidationError(
+          `botBizId must be at most ${UINT64_MAX} (an unsigned 64-bit application id)`,
+        );
+      }
+      return botBizId;
+    },
+  });
 }
 
 function optionalString(record: Record<string, unknown>, field: string, rule: FieldRule): string | undefined {
@@ -98,13 +124,19 @@ export function parseSmhTaskIds(value: unknown): string[] {
 
 export function parseSmhTaskQuery(input: unknown): SmhTaskQuery {
   const record = asRecord(input);
-  const query: SmhTaskQuery = {
-    libraryId: requireString(record, 'libraryId', SMH_RULES.libraryId),
-    taskIds: parseSmhTaskIds(record.taskIds),
-  };
-  const spaceId = optionalString(record, 'spaceId', SMH_RULES.spaceId);
+  const { libraryId, taskIds, spaceId, userId } = fields<{
+    libraryId: string;
+    taskIds: string[];
+    spaceId: string | undefined;
+    userId: string | undefined;
+  }>({
+    libraryId: () => requireString(record, 'libraryId', SMH_RULES.libraryId),
+    taskIds: () => parseSmhTaskIds(record.taskIds),
+    spaceId: () => optionalString(record, 'spaceId', SMH_RULES.spaceId),
+    userId: () => optionalString(record, 'userId', SMH_RULES.userId),
+  });
+  const query: SmhTaskQuery = { libraryId, taskIds };
   if (spaceId !== undefined) query.spaceId = spaceId;
-  const userId = optionalString(record, 'userId', SMH_RULES.userId);
   if (userId !== undefined) query.userId = userId;
   return query;
 }
@@ -152,9 +184,12 @@ export function parseListQuery(input: unknown) {
   const status = oneOf('status', TRACKED_STATUSES);
   if (status) query.status = status;
   if (record.limit !== undefined && record.limit !== '') {
-    const limit = Number(record.limit);
+    // Digits only: "1e2", "0x10", " 7 ", true and [5] all convert to numbers, and none of them is a limit.
+    const raw = record.limit;
+    const limit =
+      typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,3}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-      throw new ValidationError('limit must be an integer from 1 to 100');
+      throw new ValidationError('limit must be an integer from 1 to 100 (digits only)');
     query.limit = limit;
   }
   if (record.nextToken !== undefined && record.nextToken !== '') {
@@ -176,9 +211,12 @@ export function parseNotify(
 ): { taskTokens: string[]; heartbeat: boolean } | null {
   if (record.notify === undefined || record.notify === null) return null;
   const notify = asRecord(record.notify, 'notify');
+  if (typeof notify.taskToken !== 'string' && notify.taskToken !== undefined && notify.taskToken !== null) {
+    throw new ValidationError('notify.taskToken must be a string (the Step Functions task token)');
+  }
   const taskToken = requireString(notify, 'taskToken', {
     pattern: /^[\x21-\x7e]+$/,
-    maxLength: 1024,
+    maxLength: 2048,
     describe: 'a Step Functions task token (printable ASCII, no spaces)',
   });
   const heartbeat = notify.heartbeat === undefined ? false : notify.heartbeat;

@@ -44,9 +44,20 @@ export const DEMO_SMH_TASKS = [
   },
 ] as const;
 
+/**
+ * Serves the demo library with `secret`, and its demo tasks where the sandbox does not have them yet (a task
+ * set or changed through the admin API, and restored from the state file, stays as it is).
+ */
 export function seedDemoLibrary(smh: SmhSandbox, secret = randomBytes(18).toString('base64url')): string {
   smh.setLibrary({ libraryId: DEMO_LIBRARY_ID, secret });
+  const present = new Set(
+    smh
+      .listTasks()
+      .filter((t) => t.libraryId === DEMO_LIBRARY_ID)
+      .map((t) => t.taskId),
+  );
   for (const task of DEMO_SMH_TASKS) {
+    if (present.has(task.taskId)) continue;
     smh.setTask({
       libraryId: DEMO_LIBRARY_ID,
       spaceId: task.spaceId,

@@ -73,6 +73,15 @@ export class LkeSandbox {
     return [...this.tasks.values()];
   }
 
+  /** The tasks, to save and restore across restarts (credentials are per run). */
+  snapshot(): { tasks: LkeSandboxTask[] } {
+    return { tasks: this.listTasks() };
+  }
+
+  restore(state: { tasks?: LkeSandboxTask[] }): void {
+    for (const task of state.tasks ?? []) this.setTask(task);
+  }
+
   /** Queues faults; each answers one request after authentication, in order. */
   inject(fault: LkeFault, times = 1): void {
     for (let i = 0; i < times; i++) this.faults.push(fault);

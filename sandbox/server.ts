@@ -1,7 +1,9 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { jsonAnswer, type SandboxAnswer } from './answer';
-import { LkeSandbox, type LkeSandboxOptions, type LkeSandboxTask } from './lke';
+import { LkeSandbox, type LkeFault, type LkeSandboxOptions, type LkeSandboxTask } from './lke';
 import {
   SmhSandbox,
   type SmhFault,
@@ -13,13 +15,16 @@ import {
 /**
  * The local stand-in for Tencent: one loopback HTTP server that speaks LKE's Cloud API v3 on `POST /` and SMH's
  * REST API under `/api/v1/`, plus a small admin API under `/_sandbox/` that the local run uses to set task
- * states and faults (tests use the objects directly).
+ * states and faults (tests use the objects directly). With `statePath`, tasks and libraries are saved there on
+ * every admin change and restored at start, so they outlive a restart (as tracked records do).
  */
 export interface SandboxOptions {
   port?: number;
   host?: string;
   lke?: LkeSandboxOptions;
   smh?: SmhSandboxOptions;
+  /** A JSON file keeping tasks and libraries across restarts (`npm start`: `.data/sandbox.json`). */
+  statePath?: string;
 }
 
 export interface Sandbox {
@@ -27,41 +32,111 @@ export interface Sandbox {
   port: number;
   lke: LkeSandbox;
   smh: SmhSandbox;
+  /**
+   * Serves SMH for the given libraries on a host (port) of their own, as Tencent serves a library on
+   * `<libraryId>.api.tencentsmh.cn`; other libraries are unknown there. Answers its base URL.
+   */
+  libraryHost(libraryIds: string[]): Promise<string>;
+  /** Writes the state file now (admin changes do it by themselves). */
+  save(): void;
   close(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
+interface Parts {
+  lke: LkeSandbox;
+  smh: SmhSandbox;
+  save(): void;
+}
+
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const lke = new LkeSandbox(options.lke);
   const smh = new SmhSandbox(options.smh);
-  const server = createServer((req, res) => {
-    void route(req, res, lke, smh).catch(() => {
-      if (!res.headersSent) send(res, { status: 500, headers: {}, body: '' });
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 1000;
+  const { statePath } = options;
+  if (statePath && existsSync(statePath)) {
+    try {
+      const state = JSON.parse(readFileSync(statePath, 'utf8')) as { lke?: object; smh?: object };
+      lke.restore(state.lke ?? {});
+      smh.restore(state.smh ?? {});
+    } catch (error) {
+      throw new Error(
+        `the sandbox state in ${statePath} is unreadable (${(error as Error).message}); delete it`,
+      );
+    }
+  }
+  const save = () => {
+    if (!statePath) return;
+    mkdirSync(dirname(statePath), { recursive: true });
+    writeFileSync(`${statePath}.tmp`, JSON.stringify({ lke: lke.snapshot(), smh: smh.snapshot() }, null, 1));
+    renameSync(`${statePath}.tmp`, statePath);
+  };
+  const parts = { lke, smh, save };
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://${host}:${port}`, port, lke, smh, close: () => closeServer(server) };
+  const servers: Server[] = [];
+  const listen = async (port: number, libraries?: ReadonlySet<string>) => {
+    const server = createServer((req, res) => {
+      void route(req, res, parts, libraries).catch(() => {
+        if (!res.headersSent) send(res, { status: 500, headers: {}, body: '' });
+        else res.destroy();
+      });
+    });
+    server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, resolve);
+    });
+    servers.push(server);
+    return (server.address() as AddressInfo).port;
+  };
+  const port = await listen(options.port ?? 0);
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    lke,
+    smh,
+    libraryHost: async (libraryIds) => `http://${host}:${await listen(0, new Set(libraryIds))}`,
+    save,
+    close: async () => {
+      save();
+      await Promise.all(servers.map(closeServer));
+    },
+  };
+}
+
+/** The library a request to SMH is about (path or token query), for a host that serves only some. */
+function smhLibraryOf(url: URL): string | undefined {
+  if (url.pathname === '/api/v1/token') return url.searchParams.get('library_id') ?? undefined;
+  const segment = /^\/api\/v1\/task(?:-result)?\/([^/]+)/.exec(url.pathname)?.[1];
+  try {
+    return segment === undefined ? undefined : decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 async function route(
   req: IncomingMessage,
   res: ServerResponse,
-  lke: LkeSandbox,
-  smh: SmhSandbox,
+  { lke, smh, save }: Parts,
+  libraries?: ReadonlySet<string>,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sandbox');
   const body = await readBody(req);
   if (body === undefined) return send(res, { status: 413, headers: {}, body: '' });
 
-  if (url.pathname.startsWith('/_sandbox')) return send(res, admin(req.method ?? 'GET', url, body, lke, smh));
+  if (libraries) {
+    // A library's own host: SMH for its libraries only.
+    const libraryId = smhLibraryOf(url);
+    if (!url.pathname.startsWith('/api/') || libraryId === undefined || !libraries.has(libraryId)) {
+      return send(res, jsonAnswer(404, { code: 'LibraryNotFound', message: 'The library does not exist' }));
+    }
+  }
+  if (url.pathname.startsWith('/_sandbox')) {
+    const answer = admin(req.method ?? 'GET', url, body, lke, smh);
+    if (req.method !== 'GET' && answer.status < 300) save();
+    return send(res, answer);
+  }
   if (url.pathname.startsWith('/api/')) {
     const answer = smh.handle(req.method ?? 'GET', url.pathname, url.searchParams);
     if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
@@ -119,13 +194,32 @@ function admin(method: string, url: URL, body: Buffer, lke: LkeSandbox, smh: Smh
       smh.setTask(stored);
       return jsonAnswer(200, stored);
     }
+    case 'DELETE /_sandbox/smh/tasks': {
+      const { libraryId, taskId } = Object.fromEntries(url.searchParams);
+      return jsonAnswer(smh.deleteTask(libraryId ?? '', taskId ?? '') ? 200 : 404, { libraryId, taskId });
+    }
     case 'WRITE /_sandbox/smh/libraries': {
-      const library = input as SmhSandboxLibrary | undefined;
-      if (!library || typeof library.libraryId !== 'string' || typeof library.secret !== 'string') {
-        return invalid('{"libraryId","secret","spaces"?: ["…"]}');
+      const library = parseLibrary(input);
+      if (!library) {
+        return invalid(
+          '{"libraryId","secret","spaces"?: ["…"] (multi-tenant),"unknownTaskIds"?: "omit"|"refuse","idField"?: "taskId"|"id"}',
+        );
       }
       smh.setLibrary(library);
-      return jsonAnswer(200, { libraryId: library.libraryId });
+      return jsonAnswer(200, {
+        libraryId: library.libraryId,
+        note:
+          'Saved in the sandbox state. The service reads library secrets when it starts: restart npm start (in ' +
+          `sandbox mode it configures every sandbox library), or add "${library.libraryId}" to SMH_LIBRARY_SECRETS.`,
+      });
+    }
+    case 'WRITE /_sandbox/lke/faults': {
+      const { times, ...fault } = (input ?? {}) as LkeFault & { times?: number };
+      if (fault.kind !== 'error' || typeof fault.code !== 'string') {
+        return invalid('{"kind":"error","code":"ServiceUnavailable","times"?}');
+      }
+      lke.inject(fault, typeof times === 'number' ? times : 1);
+      return jsonAnswer(200, { queued: fault });
     }
     case 'WRITE /_sandbox/smh/faults': {
       const { times, ...fault } = (input ?? {}) as SmhFault & { times?: number };
@@ -142,6 +236,25 @@ function admin(method: string, url: URL, body: Buffer, lke: LkeSandbox, smh: Smh
       return jsonAnswer(200, { cleared: true });
   }
   return jsonAnswer(404, { error: `no admin route ${method} ${url.pathname}` });
+}
+
+function parseLibrary(input: unknown): SmhSandboxLibrary | undefined {
+  const value = (input ?? {}) as Record<string, unknown>;
+  const { libraryId, secret, spaces, unknownTaskIds, idField } = value;
+  if (typeof libraryId !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(libraryId)) return undefined;
+  if (typeof secret !== 'string' || !secret) return undefined;
+  if (spaces !== undefined && !(Array.isArray(spaces) && spaces.every((s) => typeof s === 'string')))
+    return undefined;
+  if (unknownTaskIds !== undefined && unknownTaskIds !== 'omit' && unknownTaskIds !== 'refuse')
+    return undefined;
+  if (idField !== undefined && idField !== 'taskId' && idField !== 'id') return undefined;
+  return {
+    libraryId,
+    secret,
+    ...(spaces ? { spaces: spaces as string[] } : {}),
+    ...(unknownTaskIds ? { unknownTaskIds } : {}),
+    ...(idField ? { idField } : {}),
+  };
 }
 
 function parseJson(body: Buffer): unknown {

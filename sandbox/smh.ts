@@ -1,14 +1,21 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { TaskResult } from '../lib/task';
 import { jsonAnswer, type SandboxAnswer } from './answer';
 
 /**
- * SMH stand-in: the token API and both Query Task APIs as documented.
+ * SMH stand-in: the token API and both Query Task APIs as Tencent documents them (and as its SDKs read them).
  *
- * - `GET /api/v1/token?library_id&library_secret[&space_id][&user_id][&grant][&period]` → `{accessToken, expiresIn}`
- *   (404 `LibraryNotFound` / `WrongLibraryIdOrSecret`; `period` ≥ 300, default 86400; each use extends a token).
+ * - `GET /api/v1/token?library_id&library_secret[&space_id][&user_id][&grant][&period]` → `{accessToken, expiresIn}`:
+ *   400 `EmptyLibraryIdOrSecret`, 404 `LibraryNotFound` / `WrongLibraryIdOrSecret` / `SpaceNotFound`; `period` is
+ *   clamped to 300…315360000 and an invalid one falls back to 86400, as Tencent does; on a multi-tenant library a
+ *   token without `space_id` needs the `admin` grant (400 `ParamInvalid`); each use extends a token.
  * - `GET /api/v1/task/{LibraryId}/{SpaceId}/{TaskIdList}` (space level, `-` for single-tenant) and
- *   `GET /api/v1/task/{LibraryId}/{TaskIdList}` (library level), with `access_token` (and `user_id`): 200 with
- *   a JSON array of the ids it knows; tasks finished more than 30 days ago are left out.
+ *   `GET /api/v1/task/{LibraryId}/{TaskIdList}` (library level, an admin token on a multi-tenant library), with
+ *   `access_token` (and `user_id`): 200 with a JSON array of the ids it knows; `result` as set (an object, or an
+ *   array of per-item results for batch operations); tasks finished more than 30 days ago are unknown.
+ * - Unknown ids are left out of the answer, or (a library with `unknownTaskIds: "refuse"`) refuse the whole
+ *   request with `404 TaskNotFound`: Tencent documents neither, so both are served. A library with
+ *   `idField: "id"` names the task id `id`, as some SDK models read it.
  * - Errors are `{code, message}` with the documented statuses; `x-smh-request-id` on every answer.
  * - Faults (429 / 500 / slow / raw answers) can be queued for the next task-API requests.
  */
@@ -18,6 +25,10 @@ export interface SmhSandboxLibrary {
   secret: string;
   /** Space ids of a multi-tenant library; a single-tenant library (the default) has only `-`. */
   spaces?: string[];
+  /** What a request with an unknown id gets: the id left out (default), or `404 TaskNotFound` for all of it. */
+  unknownTaskIds?: 'omit' | 'refuse';
+  /** The field that carries the task id in answers (default `taskId`). */
+  idField?: 'taskId' | 'id';
 }
 
 export interface SmhSandboxTask {
@@ -25,9 +36,9 @@ export interface SmhSandboxTask {
   /** `null` for a library-level task (history clearing). */
   spaceId: string | null;
   taskId: string;
-  /** 202 running, 200 done with result, 204 done, 500 failed, 207 partly, 400 all failed. */
+  /** 202 running, 200 done with result, 204 done, 500 failed, 499 cancelled, 207 partly, 400 all failed. */
   status: number;
-  result?: Record<string, unknown> | null;
+  result?: TaskResult;
   /** When the task finished (epoch ms); tasks older than 30 days are no longer answered. */
   finishedAt?: number;
 }
@@ -52,6 +63,8 @@ export interface SmhSandboxOptions {
 }
 
 export const RETENTION_MS = 30 * 24 * 3600 * 1000;
+/** Tencent's bounds for a token's `period`, and what an invalid one falls back to. */
+export const TOKEN_PERIOD = { min: 300, max: 315_360_000, fallback: 86_400 };
 const TASK_PATH = /^\/api\/v1\/task\/([^/]+)(?:\/([^/]+))?\/([^/]+)$/;
 
 export class SmhSandbox {
@@ -76,8 +89,22 @@ export class SmhSandbox {
     this.libraries.set(library.libraryId, { ...library });
   }
 
+  /** Libraries and tasks (not tokens or faults), to save and restore across restarts. */
+  snapshot(): { libraries: SmhSandboxLibrary[]; tasks: SmhSandboxTask[] } {
+    return { libraries: [...this.libraries.values()], tasks: this.listTasks() };
+  }
+
+  restore(state: { libraries?: SmhSandboxLibrary[]; tasks?: SmhSandboxTask[] }): void {
+    for (const library of state.libraries ?? []) this.setLibrary(library);
+    for (const task of state.tasks ?? []) this.setTask(task);
+  }
+
   setTask(task: SmhSandboxTask): void {
     this.tasks.set(`${task.libraryId}/${task.taskId}`, { ...task });
+  }
+
+  deleteTask(libraryId: string, taskId: string): boolean {
+    return this.tasks.delete(`${libraryId}/${taskId}`);
   }
 
   listTasks(): SmhSandboxTask[] {
@@ -123,7 +150,7 @@ export class SmhSandbox {
     const secret = query.get('library_secret') ?? '';
     const library = this.libraries.get(libraryId);
     if (!libraryId || !secret)
-      return error(400, 'InvalidArgument', 'library_id and library_secret are required');
+      return error(400, 'EmptyLibraryIdOrSecret', 'The library id or library secret is empty');
     if (!library) return error(404, 'LibraryNotFound', 'The library does not exist');
     if (!sameText(secret, library.secret))
       return error(404, 'WrongLibraryIdOrSecret', 'Wrong library id or secret');
@@ -131,14 +158,22 @@ export class SmhSandbox {
     if (spaceId !== undefined && !(library.spaces ?? []).includes(spaceId)) {
       return error(404, 'SpaceNotFound', 'The space does not exist');
     }
-    const period = Number(query.get('period') ?? '86400');
-    if (!Number.isInteger(period) || period < 300) {
-      return error(400, 'InvalidArgument', 'period must be an integer of at least 300');
+    const grant = query.get('grant') ?? '';
+    if ((library.spaces ?? []).length > 0 && spaceId === undefined && !grant.split(',').includes('admin')) {
+      return error(
+        400,
+        'ParamInvalid',
+        'space_id is required on a multi-tenant library unless the grant is admin',
+      );
     }
+    const asked = Number(query.get('period') ?? TOKEN_PERIOD.fallback);
+    const period = Number.isInteger(asked)
+      ? Math.min(TOKEN_PERIOD.max, Math.max(TOKEN_PERIOD.min, asked))
+      : TOKEN_PERIOD.fallback;
     const accessToken = randomBytes(24).toString('hex');
     const token: Token = {
       libraryId,
-      grant: query.get('grant') ?? '',
+      grant,
       expiresAt: this.now() + period * 1000,
       periodMs: period * 1000,
     };
@@ -192,24 +227,41 @@ export class SmhSandbox {
     }
 
     const library = this.libraries.get(libraryId) as SmhSandboxLibrary;
+    const spaces = library.spaces ?? [];
     if (spaceId !== undefined) {
-      const spaces = library.spaces ?? [];
       const known = spaces.length === 0 ? spaceId === '-' : spaces.includes(spaceId);
       if (!known) return error(404, 'SpaceNotFound', 'The space does not exist');
       if (token.spaceId !== undefined && token.spaceId !== spaceId) {
         return error(403, 'NoPermission', 'The access token was issued for another space');
       }
+    } else if (spaces.length > 0 && !token.grant.split(',').includes('admin')) {
+      return error(
+        403,
+        'NoPermission',
+        'A library-level query on a multi-tenant library needs an admin token',
+      );
     }
     if (idText === undefined || !/^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18})*$/.test(idText)) {
-      return error(400, 'InvalidArgument', 'TaskIdList must be comma-separated task ids');
+      return error(400, 'ParamInvalid', 'TaskIdList must be comma-separated task ids');
     }
     const wantedSpace = spaceId === undefined ? null : spaceId;
     const now = this.now();
-    const items = idText.split(',').flatMap((id) => {
+    const ids = idText.split(',');
+    const known = ids.map((id) => {
       const task = this.tasks.get(`${libraryId}/${id}`);
-      if (!task || task.spaceId !== wantedSpace) return [];
-      if (task.finishedAt !== undefined && now - task.finishedAt > RETENTION_MS) return [];
-      const item: Record<string, unknown> = { taskId: Number(id), status: task.status };
+      if (!task || task.spaceId !== wantedSpace) return undefined;
+      if (task.finishedAt !== undefined && now - task.finishedAt > RETENTION_MS) return undefined;
+      return task;
+    });
+    if (library.unknownTaskIds === 'refuse' && known.some((task) => task === undefined)) {
+      return error(404, 'TaskNotFound', 'The task does not exist');
+    }
+    const items = known.flatMap((task, n) => {
+      if (!task) return [];
+      const item: Record<string, unknown> = {
+        [library.idField ?? 'taskId']: Number(ids[n]),
+        status: task.status,
+      };
       if (task.result !== undefined && task.result !== null) item.result = task.result;
       return [item];
     });

@@ -119,7 +119,9 @@ export function verifyTc3(
   const secret = lookup(secretId as string);
   if (!secret)
     return fail('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure it exists.');
-  if (secret.token !== undefined && request.headers['x-tc-token'] !== secret.token) {
+  // Temporary credentials need their token; permanent ones must not carry one (Tencent refuses both).
+  const token = request.headers['x-tc-token'];
+  if (secret.token !== undefined ? token !== secret.token : token !== undefined && token !== '') {
     return fail('AuthFailure.TokenFailure', 'The token is invalid or expired.');
   }
 

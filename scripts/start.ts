@@ -66,7 +66,10 @@ async function main() {
   const lkeSandboxed = !(env.TENCENTCLOUD_SECRET_ID && env.TENCENTCLOUD_SECRET_KEY);
   const smhSandboxed = !env.SMH_LIBRARY_SECRETS;
   let sandbox: Sandbox | undefined;
-  if (lkeSandboxed || smhSandboxed) sandbox = await startSandbox({ port: sandboxPort });
+  // The sandbox keeps its tasks and libraries in .data/ too, so what was tracked before a restart still exists.
+  if (lkeSandboxed || smhSandboxed) {
+    sandbox = await startSandbox({ port: sandboxPort, statePath: join(dataDir, 'sandbox.json') });
+  }
 
   if (sandbox && lkeSandboxed) {
     const secretId = `AKIDsandbox${randomBytes(6).toString('hex')}`;
@@ -92,9 +95,12 @@ async function main() {
 
   if (sandbox && smhSandboxed) {
     const secret = seedDemoLibrary(sandbox.smh);
+    sandbox.save();
+    // Every sandbox library (the demo one, and any added with PUT /_sandbox/smh/libraries before this start).
+    const libraries = sandbox.smh.snapshot().libraries.map((l) => [l.libraryId, l.secret]);
     Object.assign(env, {
       SMH_BASE_URL: sandbox.url,
-      SMH_LIBRARY_SECRETS: JSON.stringify({ [DEMO_LIBRARY_ID]: secret }),
+      SMH_LIBRARY_SECRETS: JSON.stringify(Object.fromEntries(libraries)),
     });
     const spaceIds = DEMO_SMH_TASKS.filter((t) => t.spaceId === '-')
       .map((t) => t.taskId)

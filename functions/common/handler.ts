@@ -5,6 +5,7 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorBody, InternalError, TrackerError, UpstreamError, ValidationError } from '../../lib/errors';
 import type { Log } from '../../lib/log';
+import { redact } from '../../lib/redact';
 import { logger as defaultLogger } from './logger';
 
 /**
@@ -51,11 +52,22 @@ export interface Operation<I, O> {
 type HttpEvent = APIGatewayProxyEventV2;
 type HttpResult = APIGatewayProxyStructuredResultV2;
 
+/**
+ * A well-formed API Gateway HTTP API (payload 2.0) event: `version` "2.0", a `routeKey`, and a `requestContext`
+ * with an `http.method`. Anything else is a direct invoke, validated as one (a half-HTTP-shaped payload included).
+ */
 export function isHttpEvent(event: unknown): event is HttpEvent {
-  if (event === null || typeof event !== 'object') return false;
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) return false;
   const candidate = event as Record<string, unknown>;
+  const context = candidate.requestContext as Record<string, unknown> | null | undefined;
+  const http =
+    context !== null && typeof context === 'object' ? (context.http as Record<string, unknown>) : null;
   return (
-    typeof candidate.requestContext === 'object' && ('routeKey' in candidate || 'httpMethod' in candidate)
+    candidate.version === '2.0' &&
+    typeof candidate.routeKey === 'string' &&
+    http !== null &&
+    typeof http === 'object' &&
+    typeof http.method === 'string'
   );
 }
 
@@ -66,17 +78,40 @@ export function invocationFor(context: Context, now = Date.now()): Invocation {
   return { deadline: now + budget, signal: AbortSignal.timeout(budget), awsRequestId: context.awsRequestId };
 }
 
-/** What a log line may say about an error: code and message, never a stack, a secret or a request body. */
+/** The chain of causes of an error, each as `name: message` (redacted), for a log line. */
+function causes(error: unknown): string[] {
+  const chain: string[] = [];
+  for (let cause = (error as { cause?: unknown })?.cause; cause && chain.length < 5;) {
+    chain.push(redact(`${(cause as Error).name ?? 'Error'}: ${(cause as Error).message ?? String(cause)}`));
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
+/**
+ * What a log line says about an error: code, message and causes, redacted; for an unexpected error also where
+ * it happened (the first stack frames), since "the logs have the details" must be true. Never a secret, a
+ * token or a request body; the caller's answer stays generic.
+ */
 export function describeError(error: unknown): Record<string, unknown> {
+  const cause = causes(error);
   if (error instanceof TrackerError) {
     const described: Record<string, unknown> = { code: error.code, error: error.message };
+    if (cause.length > 0) described.cause = cause;
     if (error instanceof UpstreamError) {
       const { upstreamCode, requestId, upstreamHttpStatus } = error;
       Object.assign(described, { upstreamCode, requestId, upstreamHttpStatus });
     }
     return described;
   }
-  return { code: 'InternalError', errorName: (error as Error)?.name ?? typeof error };
+  const { name, message, stack } = (error ?? {}) as Partial<Error>;
+  return {
+    code: 'InternalError',
+    errorName: name ?? typeof error,
+    error: redact(String(message ?? error)),
+    ...(cause.length > 0 ? { cause } : {}),
+    ...(stack ? { where: redact(stack.split('\n').slice(1, 6).join('\n').trim()) } : {}),
+  };
 }
 
 function logFailure(log: Log, name: string, error: unknown, started: number) {
@@ -175,9 +210,13 @@ export function toHttpError(error: TrackerError) {
   });
 }
 
-/** Direct invoke: Lambda reports `errorType` = the error's name, so the name is our code. */
+/**
+ * Direct invoke: Lambda reports `errorType` = the error's name, so the name is our code. The message starts
+ * with the code too (`InvalidParameter: …`): serverless-offline reports every error as `errorType: "Error"`, and
+ * a local caller can still branch on it.
+ */
 export function toInvokeError(error: TrackerError): Error {
-  const invokeError = new Error(error.message);
+  const invokeError = new Error(`${error.code}: ${error.message}`);
   invokeError.name = error.code;
   // The runtime returns and logs `stack` as `trace`: keep it to the one line that says what happened.
   invokeError.stack = `${error.code}: ${error.message}`;

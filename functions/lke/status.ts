@@ -1,7 +1,7 @@
 import type { LkeClient } from '../../lib/lke/client';
 import type { LkeTaskQuery, LkeTaskStatus } from '../../lib/task';
 import { observation } from '../../lib/tracking/checkers';
-import { lkeIdentity, recordObservation } from '../../lib/tracking/service';
+import { lkeIdentity, trackReading, type TrackingNote } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
@@ -11,7 +11,7 @@ import { lkeClient } from '../common/lke-client';
  * `GET /lke/tasks/{taskId}?botBizId=…&taskType=…[&track=true]`, or a direct invoke with
  * `{"taskId","taskType","botBizId","track"?}`: asks LKE GetTaskStatus once and answers the normalized task.
  * With `track=true` an unfinished task is tracked from then on (the answer gains `trackingId`), and a tracked
- * one is brought up to date.
+ * one is brought up to date; if the table is unavailable, the answer comes with `trackingError` instead.
  */
 export function lkeStatus(
   deps: HandlerDeps & { lke?: () => LkeClient; store?: () => TaskStore | Promise<TaskStore> } = {},
@@ -19,16 +19,16 @@ export function lkeStatus(
   const lke = deps.lke ?? lkeClient;
   // The store (and its DynamoDB client) loads on the first ?track=true, not on every cold start.
   const store = deps.store ?? (async () => (await import('../common/store')).taskStore());
-  return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & { trackingId?: string }>(
+  return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & TrackingNote>(
     {
       name: 'lkeStatus',
       fromHttp: ({ pathParameters, query }) => ({ ...query, taskId: pathParameters.taskId }),
       parse: (input) => ({ query: parseLkeTaskQuery(input), track: parseFlag(asRecord(input), 'track') }),
-      run: async ({ query, track }, { deadline, signal }) => {
-        const task = await lke().getTaskStatus(query, { deadline, signal });
+      run: async ({ query, track }, invocation) => {
+        const task = await lke().getTaskStatus(query, invocation);
         if (!track) return task;
-        const record = await recordObservation(await store(), lkeIdentity(query), observation(task));
-        return record ? { ...task, trackingId: record.id } : task;
+        const records = (await store()).within(invocation);
+        return { ...task, ...(await trackReading(records, lkeIdentity(query), observation(task))) };
       },
       summarize: (task) => ({
         taskId: task.taskId,
@@ -36,6 +36,7 @@ export function lkeStatus(
         upstreamStatus: task.upstreamStatus,
         requestId: task.requestId,
         trackingId: task.trackingId,
+        trackingError: task.trackingError?.code,
       }),
     },
     deps,

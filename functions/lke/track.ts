@@ -19,8 +19,8 @@ export function trackLke(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
       name: 'trackLke',
       fromHttp: ({ body }) => body,
       parse: (input) => ({ query: parseLkeTaskQuery(input), notify: parseNotify(asRecord(input)) }),
-      run: async ({ query, notify }) => {
-        const { task, created } = await track(store(), lkeIdentity(query), notify);
+      run: async ({ query, notify }, invocation) => {
+        const { task, created } = await track(store().within(invocation), lkeIdentity(query), notify);
         return { ...toPublic(task), created };
       },
       httpStatus: (output) => (output.created ? 201 : 200),

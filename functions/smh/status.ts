@@ -1,7 +1,7 @@
 import type { SmhClient } from '../../lib/smh/client';
 import type { SmhQueryResult, SmhTaskQuery } from '../../lib/task';
 import { observation } from '../../lib/tracking/checkers';
-import { recordObservation, smhIdentity } from '../../lib/tracking/service';
+import { smhIdentity, trackReading } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
@@ -30,14 +30,16 @@ export function smhStatus(
         track: query.track,
       }),
       parse: (input) => ({ query: parseSmhTaskQuery(input), track: parseFlag(asRecord(input), 'track') }),
-      run: async ({ query, track }, { deadline, signal }) => {
-        const answer = await smh().queryTasks(query, { deadline, signal });
+      run: async ({ query, track }, invocation) => {
+        const answer = await smh().queryTasks(query, invocation);
         if (!track) return answer;
         const tasks = [];
-        const records = await store();
+        const records = (await store()).within(invocation);
         for (const task of answer.tasks) {
-          const record = await recordObservation(records, smhIdentity(query, task.taskId), observation(task));
-          tasks.push(record ? { ...task, trackingId: record.id } : task);
+          tasks.push({
+            ...task,
+            ...(await trackReading(records, smhIdentity(query, task.taskId), observation(task))),
+          });
         }
         return { ...answer, tasks };
       },

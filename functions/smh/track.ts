@@ -32,10 +32,11 @@ export function trackSmh(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
         }
         return { query, notify };
       },
-      run: async ({ query, notify }) => {
+      run: async ({ query, notify }, invocation) => {
         const tracked = [];
+        const records = store().within(invocation);
         for (const identity of smhIdentities(query)) {
-          const { task, created } = await track(store(), identity, notify);
+          const { task, created } = await track(records, identity, notify);
           tracked.push({ ...toPublic(task), created });
         }
         return { tasks: tracked };

@@ -13,8 +13,8 @@ export function getTask(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
       name: 'getTask',
       fromHttp: ({ pathParameters }) => ({ id: pathParameters.id }),
       parse: parseTrackingId,
-      run: async (id) => {
-        const task = await store().get(id);
+      run: async (id, invocation) => {
+        const task = await store().within(invocation).get(id);
         if (!task) throw new NotFoundError(`No tracked task has the id ${id}`, 'TaskNotTracked');
         return toPublic(task);
       },

@@ -15,8 +15,8 @@ export function listTasks(deps: HandlerDeps & { store?: () => TaskStore } = {}) 
       name: 'listTasks',
       fromHttp: ({ query }) => query,
       parse: parseListQuery,
-      run: async (query) => {
-        const page = await store().list(query);
+      run: async (query, invocation) => {
+        const page = await store().within(invocation).list(query);
         return page.nextToken
           ? { items: page.items.map(toPublic), nextToken: page.nextToken }
           : { items: page.items.map(toPublic) };

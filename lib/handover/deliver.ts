@@ -1,53 +1,91 @@
 import { silentLog, type Log } from '../log';
 import type { CallbackEntry, EventEntry, TrackedTask } from '../tracking/model';
 import type { TaskStore } from '../tracking/store';
-import { settleOutbox } from '../tracking/transitions';
-import type { Notifier } from './notifier';
+import { settleOutbox, type Delivery } from '../tracking/transitions';
+import { DEAD_TOKEN_ERRORS, tokenFingerprint, type Notifier } from './notifier';
+import { callbackPayload, prepareEvent } from './payloads';
 
 export interface Delivered {
-  /** Entries done: delivered, or dropped for good (dead task tokens). */
-  done: number;
+  /** Entries delivered now. */
+  delivered: number;
+  /** Entries given up on now (dead letters, kept on the record under `undelivered`). */
+  deadLettered: number;
   /** Entries left in the outbox for a later sweep. */
   remaining: number;
+  /** Whether the record was written (outcomes settled, the caller's lease let go). */
+  settled: boolean;
+}
+
+export interface DeliverOptions {
+  owner?: string;
+  log?: Log;
+  /** Entries the caller just queued: delivered now even though the sweep would wait for them. */
+  fresh?: ReadonlySet<string>;
 }
 
 /**
- * Delivers a record's outbox and removes what is done, in a conditional write. If the process dies before that
- * write, the entries stay and the next sweep delivers them again, with the same ids: at-least-once.
+ * Delivers a record's due outbox entries, building each payload from the record now, and settles the outcome in
+ * a conditional write: done entries leave, failed ones are rescheduled on their own backoff, hopeless ones become
+ * dead letters (logged as errors, with the reason). If the process dies before that write, the entries stay and
+ * the next sweep delivers them again with the same ids: at-least-once.
  */
 export async function deliverOutbox(
   store: TaskStore,
   notifier: Notifier,
   task: TrackedTask,
-  options: { owner?: string; log?: Log } = {},
+  options: DeliverOptions = {},
 ): Promise<Delivered> {
   const log = options.log ?? silentLog;
-  const events = task.outbox.filter((e): e is EventEntry => e.kind === 'event');
-  const callbacks = task.outbox.filter((e): e is CallbackEntry => e.kind === 'callback');
-  const done = new Set<string>();
-  try {
-    for (const id of await notifier.publish(events)) done.add(id);
-  } catch (error) {
-    log.warn('publishing events failed; they stay in the outbox', {
-      id: task.id,
-      error: (error as Error).name,
-    });
-  }
-  for (const entry of callbacks) {
+  const now = store.now();
+  const due = task.outbox.filter(
+    (e) => options.fresh?.has(e.id) === true || Date.parse(e.nextAttemptAt) <= now,
+  );
+  const events = due.filter((e): e is EventEntry => e.kind === 'event');
+  const callbacks = due.filter((e): e is CallbackEntry => e.kind === 'callback');
+  const results = new Map<string, Delivery>();
+  if (events.length > 0) {
     try {
-      if ((await notifier.callback(entry)) !== 'retry') done.add(entry.id);
+      const prepared = events.map((entry) => prepareEvent(task, entry));
+      for (const [id, result] of await notifier.publish(prepared)) results.set(id, result);
     } catch (error) {
-      log.warn('callback failed; it stays in the outbox', {
-        id: task.id,
-        entryId: entry.id,
-        error: (error as Error).name,
-      });
+      const reason = `publishing failed: ${(error as Error).name}`;
+      for (const entry of events) results.set(entry.id, { outcome: 'retry', reason });
     }
   }
-  const tried = new Set(task.outbox.map((e) => e.id));
-  const written = await store.update(task.id, (current, ctx) => settleOutbox(current, tried, done, ctx), {
+  if (callbacks.length > 0) {
+    const payload = callbackPayload(task);
+    for (const entry of callbacks) {
+      try {
+        results.set(entry.id, await notifier.callback(entry.taskToken, payload));
+      } catch (error) {
+        results.set(entry.id, { outcome: 'retry', reason: `callback failed: ${(error as Error).name}` });
+      }
+    }
+  }
+  if (results.size === 0)
+    return { delivered: 0, deadLettered: 0, remaining: task.outbox.length, settled: false };
+
+  const written = await store.update(task.id, (current, ctx) => settleOutbox(current, results, ctx), {
     current: task,
     owner: options.owner,
   });
-  return { done: done.size, remaining: written?.task.outbox.length ?? 0 };
+  const after = written?.task;
+  const known = new Set(task.undelivered.map((d) => d.id));
+  const dead = (after?.undelivered ?? []).filter((d) => !known.has(d.id) && results.has(d.id));
+  for (const letter of dead) {
+    const entry = task.outbox.find((e) => e.id === letter.id);
+    const token = entry?.kind === 'callback' ? tokenFingerprint(entry.taskToken) : undefined;
+    const facts = { id: task.id, entryId: letter.id, code: letter.code, reason: letter.reason, token };
+    // A token Step Functions no longer knows only means the execution stopped waiting: not our failure.
+    if (DEAD_TOKEN_ERRORS.has(letter.code))
+      log.warn('the execution no longer waits; callback dropped', facts);
+    else log.error('notification dead-lettered: it will not be delivered', facts);
+  }
+  const delivered = [...results.values()].filter((r) => r.outcome === 'done').length;
+  return {
+    delivered,
+    deadLettered: dead.length,
+    remaining: after?.outbox.length ?? 0,
+    settled: !!written?.written,
+  };
 }

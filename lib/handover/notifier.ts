@@ -12,28 +12,42 @@ import {
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { backoffMs, PUT_EVENTS_RETRY } from '../backoff';
 import { silentLog, type Log } from '../log';
 import { sleep } from '../retry';
-import type { CallbackEntry, EventEntry } from '../tracking/model';
+import type { Delivery } from '../tracking/transitions';
+import {
+  AWS_LIMITS,
+  EVENT_SOURCE,
+  putEventsEntrySize,
+  type CallbackPayload,
+  type PreparedEvent,
+} from './payloads';
 
 /**
  * Where finished (and changing) tasks are handed over: EventBridge events and Step Functions callbacks. The
- * outbox decides what is owed; a notifier only says, per entry, whether it is done.
+ * outbox decides what is owed and lib/handover/payloads.ts what it says; a notifier only carries it and says,
+ * per entry, whether it is done, worth another try later, or can never succeed (and why).
  */
-export type CallbackOutcome = 'delivered' | 'dropped' | 'retry';
-
 export interface Notifier {
-  /** Publishes events; answers the ids EventBridge accepted (the rest stay in the outbox). */
-  publish(events: EventEntry[]): Promise<Set<string>>;
-  /** Sends a callback; `dropped` when the token is invalid or its task timed out (never retried). */
-  callback(entry: CallbackEntry): Promise<CallbackOutcome>;
-  heartbeat(taskToken: string): Promise<CallbackOutcome>;
+  /** Publishes events; answers, per event id, how it went. */
+  publish(events: PreparedEvent[]): Promise<Map<string, Delivery>>;
+  callback(taskToken: string, payload: CallbackPayload): Promise<Delivery>;
+  heartbeat(taskToken: string): Promise<Delivery>;
 }
 
-export const EVENT_SOURCE = 'tencent-task-tracker';
-/** Step Functions errors that mean the token will never be accepted: log and drop. */
-const DEAD_TOKEN_ERRORS = new Set(['TaskDoesNotExist', 'InvalidToken', 'TaskTimedOut']);
-const PUT_EVENTS_BATCH = 10;
+/** Step Functions errors that mean the callback can never be accepted: the token is dead, or the payload bad. */
+const PERMANENT_SFN_ERRORS = new Set([
+  'TaskDoesNotExist',
+  'InvalidToken',
+  'TaskTimedOut',
+  'InvalidOutput',
+  'ValidationException',
+]);
+/** Of those, the ones that only mean the execution stopped waiting (not our failure). */
+export const DEAD_TOKEN_ERRORS = new Set(['TaskDoesNotExist', 'InvalidToken', 'TaskTimedOut']);
+/** PutEvents entry errors worth another try; any other entry error is permanent. */
+const TRANSIENT_ENTRY_ERRORS = new Set(['InternalFailure', 'ThrottlingException']);
 const PUT_EVENTS_ROUNDS = 3;
 
 /** A short, non-reversible name for a task token, for log lines (the token itself is a credential). */
@@ -41,8 +55,45 @@ export function tokenFingerprint(token: string): string {
   return `sha256:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
 }
 
-export function eventDetail(entry: EventEntry): string {
-  return JSON.stringify({ eventId: entry.id, ...entry.detail });
+/** Splits entries into PutEvents requests of at most 10 entries and 256 KB. */
+export function putEventsBatches<T extends PutEventsRequestEntry>(entries: T[]): T[][] {
+  const batches: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = putEventsEntrySize(entry);
+    if (
+      batch.length > 0 &&
+      (batch.length >= AWS_LIMITS.putEventsEntries || bytes + size > AWS_LIMITS.putEventsBytes)
+    ) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(entry);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+interface AwsError {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+/** A request-level AWS error is permanent when AWS says the request itself is wrong (4xx, not throttling). */
+function isPermanent(error: AwsError): boolean {
+  const status = error.$metadata?.httpStatusCode;
+  return (
+    status !== undefined &&
+    status >= 400 &&
+    status < 500 &&
+    status !== 429 &&
+    !/Throttl|TooManyRequests|LimitExceeded/i.test(error.name ?? '')
+  );
 }
 
 export interface AwsNotifierDeps {
@@ -58,86 +109,107 @@ export class AwsNotifier implements Notifier {
     this.log = deps.log ?? silentLog;
   }
 
-  async publish(events: EventEntry[]): Promise<Set<string>> {
-    const accepted = new Set<string>();
-    let pending = events;
-    for (let round = 0; round < PUT_EVENTS_ROUNDS && pending.length > 0; round++) {
-      if (round > 0) await sleep(100 * 2 ** round);
-      const failed: EventEntry[] = [];
-      for (let i = 0; i < pending.length; i += PUT_EVENTS_BATCH) {
-        const batch = pending.slice(i, i + PUT_EVENTS_BATCH);
-        const entries: PutEventsRequestEntry[] = batch.map((entry) => ({
-          Source: EVENT_SOURCE,
-          DetailType: entry.detailType,
-          Detail: eventDetail(entry),
-          EventBusName: this.deps.busName,
-          Time: new Date(entry.at),
-        }));
+  async publish(events: PreparedEvent[]): Promise<Map<string, Delivery>> {
+    const results = new Map<string, Delivery>();
+    const byId = new Map(events.map((e) => [e.id, e]));
+    const toEntry = (event: PreparedEvent): PutEventsRequestEntry => ({
+      Source: EVENT_SOURCE,
+      DetailType: event.detailType,
+      Detail: event.detail,
+      EventBusName: this.deps.busName,
+      Time: event.time,
+    });
+    const batchesOf = (ids: string[]) =>
+      putEventsBatches(ids.map((id) => ({ ...toEntry(byId.get(id) as PreparedEvent), id }))).map((batch) =>
+        batch.map((entry) => entry.id),
+      );
+    // Ids to (re)send in batches, and ids of a refused batch to send one per request (to find the bad one).
+    let again = events.map((e) => e.id);
+    let alone: string[] = [];
+    for (let round = 0; round < PUT_EVENTS_ROUNDS && again.length + alone.length > 0; round++) {
+      if (round > 0) await sleep(backoffMs(PUT_EVENTS_RETRY, round - 1));
+      const requests = [...batchesOf(again), ...alone.map((id) => [id])];
+      again = [];
+      alone = [];
+      for (const request of requests) {
+        const entries = request.map((id) => toEntry(byId.get(id) as PreparedEvent));
         try {
           const answer = await this.deps.eventBridge().send(new PutEventsCommand({ Entries: entries }));
-          batch.forEach((entry, n) => {
+          request.forEach((id, n) => {
             const result = answer.Entries?.[n];
-            if (result?.EventId && !result.ErrorCode) accepted.add(entry.id);
-            else failed.push(entry);
+            if (result?.EventId && !result.ErrorCode) results.set(id, { outcome: 'done' });
+            else if (result?.ErrorCode && !TRANSIENT_ENTRY_ERRORS.has(result.ErrorCode)) {
+              const detail = result.ErrorMessage ? `: ${result.ErrorMessage}` : '';
+              const reason = `EventBridge refused the event: ${result.ErrorCode}${detail}`;
+              results.set(id, { outcome: 'dead', code: result.ErrorCode, reason });
+            } else {
+              results.set(id, {
+                outcome: 'retry',
+                reason: `EventBridge: ${result?.ErrorCode ?? 'no answer'}`,
+              });
+              again.push(id);
+            }
           });
-        } catch (error) {
-          this.log.warn('PutEvents failed; will retry', {
-            entries: batch.length,
-            error: (error as Error).name,
-          });
-          failed.push(...batch);
+        } catch (caught) {
+          const error = caught as AwsError;
+          const reason = `PutEvents failed: ${error.name ?? 'Error'}${error.message ? `: ${error.message}` : ''}`;
+          if (isPermanent(error) && request.length === 1) {
+            results.set(request[0] as string, { outcome: 'dead', code: error.name ?? 'Error', reason });
+            continue;
+          }
+          this.log.warn('PutEvents failed; will retry', { entries: request.length, error: error.name });
+          for (const id of request) results.set(id, { outcome: 'retry', reason });
+          if (isPermanent(error)) alone.push(...request);
+          else again.push(...request);
         }
       }
-      pending = failed;
     }
-    if (pending.length > 0) {
-      this.log.warn('events left in the outbox for the next sweep', { eventIds: pending.map((e) => e.id) });
-    }
-    return accepted;
+    return results;
   }
 
-  async callback(entry: CallbackEntry): Promise<CallbackOutcome> {
-    const { taskToken } = entry;
-    if (entry.outcome === 'success') {
-      const output = JSON.stringify(entry.output ?? {});
-      return this.send((sfn) => sfn.send(new SendTaskSuccessCommand({ taskToken, output })), taskToken, {
-        action: 'SendTaskSuccess',
-        entryId: entry.id,
-      });
+  async callback(taskToken: string, payload: CallbackPayload): Promise<Delivery> {
+    if (payload.kind === 'success') {
+      return this.send(
+        (sfn) => sfn.send(new SendTaskSuccessCommand({ taskToken, output: payload.output })),
+        taskToken,
+        'SendTaskSuccess',
+      );
     }
-    const failure = { taskToken, error: entry.error, cause: entry.cause };
-    return this.send((sfn) => sfn.send(new SendTaskFailureCommand(failure)), taskToken, {
-      action: 'SendTaskFailure',
-      entryId: entry.id,
-    });
+    const { error, cause } = payload;
+    return this.send(
+      (sfn) => sfn.send(new SendTaskFailureCommand({ taskToken, error, cause })),
+      taskToken,
+      'SendTaskFailure',
+    );
   }
 
-  async heartbeat(taskToken: string): Promise<CallbackOutcome> {
-    return this.send((sfn) => sfn.send(new SendTaskHeartbeatCommand({ taskToken })), taskToken, {
-      action: 'SendTaskHeartbeat',
-    });
+  async heartbeat(taskToken: string): Promise<Delivery> {
+    return this.send(
+      (sfn) => sfn.send(new SendTaskHeartbeatCommand({ taskToken })),
+      taskToken,
+      'SendTaskHeartbeat',
+    );
   }
 
   private async send(
     call: (sfn: SFNClient) => Promise<unknown>,
     taskToken: string,
-    facts: { action: string; entryId?: string },
-  ): Promise<CallbackOutcome> {
-    const logged = { ...facts, token: tokenFingerprint(taskToken) };
+    action: string,
+  ): Promise<Delivery> {
     try {
       await call(this.deps.sfn());
-      return 'delivered';
-    } catch (error) {
-      const name = (error as Error).name;
-      if (DEAD_TOKEN_ERRORS.has(name)) {
-        this.log.warn('Step Functions no longer accepts this task token; dropping it', {
-          ...logged,
-          error: name,
-        });
-        return 'dropped';
-      }
-      this.log.warn('Step Functions call failed; will retry', { ...logged, error: name });
-      return 'retry';
+      return { outcome: 'done' };
+    } catch (caught) {
+      const error = caught as AwsError;
+      const name = error.name ?? 'Error';
+      const reason = `${action} failed: ${name}${error.message ? `: ${error.message}` : ''}`;
+      if (PERMANENT_SFN_ERRORS.has(name)) return { outcome: 'dead', code: name, reason };
+      this.log.warn('Step Functions call failed; will retry', {
+        action,
+        token: tokenFingerprint(taskToken),
+        error: name,
+      });
+      return { outcome: 'retry', reason };
     }
   }
 }
@@ -155,33 +227,38 @@ export class FileNotifier implements Notifier {
     this.log = log ?? silentLog;
   }
 
-  async publish(events: EventEntry[]): Promise<Set<string>> {
-    for (const entry of events) {
+  async publish(events: PreparedEvent[]): Promise<Map<string, Delivery>> {
+    const results = new Map<string, Delivery>();
+    for (const event of events) {
       await this.write({
         kind: 'event',
         source: EVENT_SOURCE,
-        detailType: entry.detailType,
-        detail: JSON.parse(eventDetail(entry)),
+        detailType: event.detailType,
+        detail: JSON.parse(event.detail),
       });
       this.log.info('event (local sink)', {
-        eventId: entry.id,
-        detailType: entry.detailType,
+        eventId: event.id,
+        detailType: event.detailType,
         file: this.path,
       });
+      results.set(event.id, { outcome: 'done' });
     }
-    return new Set(events.map((e) => e.id));
+    return results;
   }
 
-  async callback(entry: CallbackEntry): Promise<CallbackOutcome> {
-    const { taskToken, ...rest } = entry;
-    await this.write({ ...rest, token: tokenFingerprint(taskToken) });
-    this.log.info('callback (local sink)', { entryId: entry.id, outcome: entry.outcome, file: this.path });
-    return 'delivered';
+  async callback(taskToken: string, payload: CallbackPayload): Promise<Delivery> {
+    const record =
+      payload.kind === 'success'
+        ? { outcome: 'success', output: JSON.parse(payload.output), resultOmitted: payload.resultOmitted }
+        : { outcome: 'failure', error: payload.error, cause: payload.cause };
+    await this.write({ kind: 'callback', ...record, token: tokenFingerprint(taskToken) });
+    this.log.info('callback (local sink)', { outcome: record.outcome, file: this.path });
+    return { outcome: 'done' };
   }
 
-  async heartbeat(taskToken: string): Promise<CallbackOutcome> {
+  async heartbeat(taskToken: string): Promise<Delivery> {
     await this.write({ kind: 'heartbeat', token: tokenFingerprint(taskToken) });
-    return 'delivered';
+    return { outcome: 'done' };
   }
 
   private async write(record: Record<string, unknown>) {

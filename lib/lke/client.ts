@@ -7,14 +7,18 @@ import TencentCloudSDKHttpException from 'tencentcloud-sdk-nodejs/tencentcloud/c
 import type { LkeConfig } from '../config';
 import {
   TrackerError,
+  UpstreamAccountError,
   UpstreamAuthError,
   UpstreamBadResponseError,
+  UpstreamError,
   UpstreamFailedError,
+  UpstreamMisconfiguredError,
   UpstreamNotFoundError,
   UpstreamRejectedError,
   UpstreamThrottledError,
   UpstreamTimeoutError,
   UpstreamUnavailableError,
+  type UpstreamErrorDetails,
 } from '../errors';
 import { silentLog, type Log } from '../log';
 import { RateLimiter } from '../rate-limiter';
@@ -60,16 +64,23 @@ export class LkeClient {
       TaskType: query.taskType,
       BotBizId: query.botBizId,
     };
-    const response = await this.call<GetTaskStatusResponse>('GetTaskStatus', request, options);
-    return toTaskStatus(query, response, this.now());
+    return this.call('GetTaskStatus', request, options, (response: GetTaskStatusResponse) =>
+      toTaskStatus(query, response, this.now()),
+    );
   }
 
-  private async call<T>(action: string, request: object, options: CallOptions): Promise<T> {
+  /** One action with retries; an answer `read` cannot read counts as a failed attempt (and is retried). */
+  private async call<R, T>(
+    action: string,
+    request: object,
+    options: CallOptions,
+    read: (response: R) => T,
+  ): Promise<T> {
     const client = await this.sdkClient();
     return withRetry(
       async () => {
         await this.limiter.acquire(options);
-        return this.attempt<T>(client, action, request, options.signal);
+        return read(await this.attempt<R>(client, action, request, options.signal));
       },
       {
         policy: this.config.retry,
@@ -153,11 +164,63 @@ export function toTaskStatus(
   };
 }
 
+type UpstreamErrorClass = new (message: string, details: UpstreamErrorDetails) => UpstreamError;
+
 /**
- * LKE error codes → our error classes. Cloud API v3 answers every error with HTTP 200 and
- * `Response.Error.Code`, throttling included. The table is the one place to change when Tencent documents more
- * (e.g. what GetTaskStatus answers for an unknown task: we read `ResourceNotFound*` as "no such task").
+ * LKE error codes → our error classes, one row per Tencent Cloud API v3 common code (and its sub-codes, `Code.*`)
+ * with a hint where the upstream text alone would not say what to do. Cloud API v3 answers every error with
+ * HTTP 200 and `Response.Error.Code`, throttling included. First match wins; an unknown code is UpstreamError.
+ * What GetTaskStatus answers for an unknown task is undocumented: we read `ResourceNotFound*` as "no such task",
+ * and the poller gives a task up after repeated refusals of any kind (lib/tracking/checkers.ts).
  */
+export const LKE_ERROR_TABLE: readonly [code: string, type: UpstreamErrorClass, hint?: string][] = [
+  ['RequestLimitExceeded', UpstreamThrottledError],
+  ['InternalError', UpstreamUnavailableError],
+  ['ServiceUnavailable', UpstreamUnavailableError],
+  ['ResourceInsufficient', UpstreamUnavailableError],
+  [
+    'AuthFailure.SignatureExpire',
+    UpstreamAuthError,
+    "LKE refused the request as expired: this machine's clock differs from Tencent's by more than 5 minutes. " +
+      'Check the system clock (NTP); the credentials are not at fault',
+  ],
+  ['AuthFailure', UpstreamAuthError],
+  ['UnauthorizedOperation', UpstreamAuthError],
+  ['IpInBlacklist', UpstreamAuthError, "this caller's IP address is blocked for the account"],
+  ['IpNotInWhitelist', UpstreamAuthError, "this caller's IP address is not in the account's allow list"],
+  ['ResourceNotFound', UpstreamNotFoundError],
+  [
+    'ResourceUnavailable',
+    UpstreamAccountError,
+    'the LKE application or account is unavailable, usually suspended or in arrears: check the LKE console and billing',
+  ],
+  ['LimitExceeded', UpstreamAccountError, 'a quota of the account is used up: check the LKE console'],
+  ['InvalidParameter', UpstreamRejectedError],
+  ['InvalidParameterValue', UpstreamRejectedError],
+  ['MissingParameter', UpstreamRejectedError],
+  ['UnknownParameter', UpstreamRejectedError],
+  ['RequestSizeLimitExceeded', UpstreamRejectedError],
+  [
+    'UnsupportedRegion',
+    UpstreamMisconfiguredError,
+    'LKE does not serve this region at this endpoint: check LKE_REGION and LKE_ENDPOINT (they go in pairs)',
+  ],
+  ['InvalidAction', UpstreamMisconfiguredError, 'LKE_ENDPOINT does not serve GetTaskStatus: check it'],
+  [
+    'NoSuchVersion',
+    UpstreamMisconfiguredError,
+    'LKE_ENDPOINT does not serve API version 2023-11-30: check it',
+  ],
+  ['NoSuchProduct', UpstreamMisconfiguredError, 'LKE_ENDPOINT is not an LKE endpoint: check it'],
+  ['UnsupportedProtocol', UpstreamMisconfiguredError, 'check the scheme of LKE_ENDPOINT'],
+  ['ActionOffline', UpstreamMisconfiguredError, 'Tencent has taken GetTaskStatus offline'],
+  ['FailedOperation', UpstreamFailedError],
+  ['UnsupportedOperation', UpstreamFailedError],
+  ['ResourceInUse', UpstreamFailedError],
+  ['ResponseSizeLimitExceeded', UpstreamFailedError],
+];
+
+/** Maps a failure of the SDK call to our error classes (see LKE_ERROR_TABLE). */
 export function classifyLkeError(error: unknown, timedOut: boolean): Error {
   if (error instanceof TrackerError) return error;
   if (!(error instanceof TencentCloudSDKHttpException)) {
@@ -183,19 +246,7 @@ export function classifyLkeError(error: unknown, timedOut: boolean): Error {
     }
     return new UpstreamUnavailableError(`Could not reach LKE: ${error.message}`, details);
   }
-  const message = `LKE ${code}: ${error.message}`;
-  if (code.startsWith('RequestLimitExceeded')) return new UpstreamThrottledError(message, details);
-  if (code.startsWith('InternalError')) return new UpstreamUnavailableError(message, details);
-  if (code.startsWith('AuthFailure') || code.startsWith('UnauthorizedOperation')) {
-    return new UpstreamAuthError(message, details);
-  }
-  if (code.startsWith('ResourceNotFound')) return new UpstreamNotFoundError(message, details);
-  if (
-    code.startsWith('InvalidParameter') ||
-    code.startsWith('MissingParameter') ||
-    code.startsWith('UnknownParameter')
-  ) {
-    return new UpstreamRejectedError(message, details);
-  }
-  return new UpstreamFailedError(message, details);
+  const row = LKE_ERROR_TABLE.find(([known]) => code === known || code.startsWith(`${known}.`));
+  const [, Type, hint] = row ?? [code, UpstreamFailedError];
+  return new Type(`LKE ${code}: ${hint ? `${hint} (${error.message})` : error.message}`, details);
 }

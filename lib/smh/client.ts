@@ -13,11 +13,17 @@ import {
   type UpstreamErrorDetails,
 } from '../errors';
 import { silentLog, type Log } from '../log';
-import { redactText, redactUrl } from '../redact';
+import { redact, redactUrl, registerSecret } from '../redact';
 import { logRetry, withRetry } from '../retry';
-import { normalizeSmhStatus, type SmhQueryResult, type SmhTaskQuery, type SmhTaskStatus } from '../task';
+import {
+  normalizeSmhStatus,
+  type SmhQueryResult,
+  type SmhTaskQuery,
+  type SmhTaskStatus,
+  type TaskResult,
+} from '../task';
 import { attemptSignal, type CallOptions } from '../upstream';
-import type { LibrarySecretProvider } from './secrets';
+import type { LibraryAccess, LibrarySecretProvider } from './secrets';
 
 export interface SmhClientDeps {
   config: SmhConfig;
@@ -42,19 +48,30 @@ interface Answer {
 interface RawTask {
   taskId: string;
   status: number;
-  result: Record<string, unknown> | null;
+  result: TaskResult;
 }
 
 /** Chunks of one query run at most this many at a time. */
 const CHUNK_CONCURRENCY = 4;
 
+/** A refusal of a multi-id request that is about one of its ids: split the request to find it. */
+function isPerIdRefusal(error: unknown): boolean {
+  return error instanceof UpstreamNotFoundError && error.upstreamCode === 'TaskNotFound';
+}
+
 /**
  * SMH (Smart Media Hosting) Query Task over Node's fetch.
  *
- * Access tokens are minted from the library secret (`GET /api/v1/token`), cached per library/space/user until
- * shortly before they expire, minted once for concurrent callers, and dropped and re-minted once when SMH answers
- * 403 `InvalidAccessToken`. Tokens and secrets travel in query strings, so every URL that may be logged is
- * redacted and every upstream message is scrubbed of them.
+ * - Each library is reached on its own host when it has one (LibraryAccess.baseUrl), else on SMH_BASE_URL.
+ * - Access tokens are minted from the library secret (`GET /api/v1/token`), cached per library/space/user until
+ *   shortly before they expire, minted once for concurrent callers, and dropped and re-minted once when SMH
+ *   answers 403 `InvalidAccessToken`. Space-level queries mint for the space with SMH_TOKEN_GRANT (read-only by
+ *   default); library-level queries carry no space, which Tencent allows on a multi-tenant library only with an
+ *   admin token, so they mint with SMH_LIBRARY_TOKEN_GRANT (`admin` by default).
+ * - `result` is kept as SMH sent it: an object, or an array of per-item results for batch operations.
+ * - A `404 TaskNotFound` for a request of several ids is split in halves until the refused ids are found (at
+ *   most 2n−1 requests for n ids); those are reported in `notFound` and the others answered as usual.
+ * - Tokens and secrets travel in query strings: every URL that may be logged is redacted, every message scrubbed.
  */
 export class SmhClient {
   private readonly config: SmhConfig;
@@ -73,21 +90,28 @@ export class SmhClient {
 
   /** Statuses of up to any number of ids, batched `maxIdsPerRequest` per upstream request. */
   async queryTasks(query: SmhTaskQuery, options: CallOptions = {}): Promise<SmhQueryResult> {
+    const access = await this.secrets(query.libraryId);
     const found = new Map<string, RawTask>();
+    const refused = new Set<string>();
     const chunks = chunk(query.taskIds, this.config.maxIdsPerRequest);
-    await mapLimit(chunks, CHUNK_CONCURRENCY, async (ids) => {
-      for (const task of await this.queryChunk(query, ids, options)) found.set(task.taskId, task);
-    });
+    await mapLimit(chunks, CHUNK_CONCURRENCY, (ids) =>
+      this.queryIds(query, access, ids, options, found, refused),
+    );
     const checkedAt = new Date(this.now()).toISOString();
     const tasks: SmhTaskStatus[] = [];
     const notFound: string[] = [];
     for (const id of query.taskIds) {
       const raw = found.get(id);
-      if (!raw) {
+      if (!raw || refused.has(id)) {
         notFound.push(id);
         continue;
       }
       const { status, message } = normalizeSmhStatus(raw.status);
+      const result = raw.result;
+      const ownMessage =
+        result !== null && !Array.isArray(result) && typeof result.message === 'string'
+          ? result.message
+          : undefined;
       tasks.push({
         provider: 'smh',
         libraryId: query.libraryId,
@@ -95,29 +119,67 @@ export class SmhClient {
         taskId: id,
         status,
         upstreamStatus: raw.status,
-        result: raw.result,
-        message: typeof raw.result?.message === 'string' ? raw.result.message : message,
+        result,
+        message: ownMessage ?? message,
         checkedAt,
       });
     }
     return { tasks, notFound };
   }
 
-  private async queryChunk(query: SmhTaskQuery, ids: string[], options: CallOptions): Promise<RawTask[]> {
+  /** Queries `ids`; a per-id refusal splits them in halves until each refused id stands alone. */
+  private async queryIds(
+    query: SmhTaskQuery,
+    access: LibraryAccess,
+    ids: string[],
+    options: CallOptions,
+    found: Map<string, RawTask>,
+    refused: Set<string>,
+  ): Promise<void> {
+    try {
+      for (const task of await this.queryChunk(query, access, ids, options)) found.set(task.taskId, task);
+    } catch (error) {
+      if (!isPerIdRefusal(error)) throw error;
+      if (ids.length === 1) {
+        refused.add(ids[0] as string);
+        return;
+      }
+      this.log.debug('SMH refused a multi-id request with TaskNotFound; splitting it', {
+        libraryId: query.libraryId,
+        ids: ids.length,
+      });
+      const half = Math.ceil(ids.length / 2);
+      await Promise.all([
+        this.queryIds(query, access, ids.slice(0, half), options, found, refused),
+        this.queryIds(query, access, ids.slice(half), options, found, refused),
+      ]);
+    }
+  }
+
+  private async queryChunk(
+    query: SmhTaskQuery,
+    access: LibraryAccess,
+    ids: string[],
+    options: CallOptions,
+  ): Promise<RawTask[]> {
     const segments = ['api', 'v1', 'task', query.libraryId];
     if (query.spaceId !== undefined) segments.push(query.spaceId);
     const path = `/${segments.map(encodeURIComponent).join('/')}/${ids.map(encodeURIComponent).join(',')}`;
     const key = tokenKey(query);
     let refreshed = false;
     let mintFailed = false; // the token call has its own retries: do not multiply them here
-    const answer = await withRetry(
+    const ask = (token: string) =>
+      this.get(access, path, { access_token: token, user_id: query.userId }, options, [token]).then(
+        parseTaskList,
+      );
+    return withRetry(
       async () => {
-        const token = await this.token(query, options).catch((error: unknown) => {
+        const token = await this.token(query, access, options).catch((error: unknown) => {
           mintFailed = true;
           throw error;
         });
         try {
-          return await this.get(path, { access_token: token, user_id: query.userId }, options, [token]);
+          return await ask(token);
         } catch (error) {
           if (
             refreshed ||
@@ -129,8 +191,7 @@ export class SmhClient {
           refreshed = true;
           this.log.info('SMH access token rejected, minting a new one', { libraryId: query.libraryId });
           if (this.tokens.get(key)?.token === token) this.tokens.delete(key);
-          const fresh = await this.token(query, options);
-          return await this.get(path, { access_token: fresh, user_id: query.userId }, options, [fresh]);
+          return ask(await this.token(query, access, options));
         }
       },
       {
@@ -138,17 +199,16 @@ export class SmhClient {
         shouldRetry: (error) => !mintFailed && isRetryable(error),
       },
     );
-    return parseTaskList(answer);
   }
 
   /** A valid token for the query's library/space/user: cached, or minted once for all concurrent callers. */
-  private async token(query: SmhTaskQuery, options: CallOptions): Promise<string> {
+  private async token(query: SmhTaskQuery, access: LibraryAccess, options: CallOptions): Promise<string> {
     const key = tokenKey(query);
     const cached = this.tokens.get(key);
     if (cached && cached.refreshAt > this.now()) return cached.token;
     let pending = this.minting.get(key);
     if (!pending) {
-      pending = this.mint(query, options).finally(() => this.minting.delete(key));
+      pending = this.mint(query, access, options).finally(() => this.minting.delete(key));
       this.minting.set(key, pending);
     }
     const minted = await pending;
@@ -156,41 +216,51 @@ export class SmhClient {
     return minted.token;
   }
 
-  private async mint(query: SmhTaskQuery, options: CallOptions): Promise<CachedToken> {
-    const secret = await this.secrets(query.libraryId);
+  private async mint(query: SmhTaskQuery, access: LibraryAccess, options: CallOptions): Promise<CachedToken> {
+    const libraryLevel = query.spaceId === undefined;
+    const grant = libraryLevel ? this.config.libraryTokenGrant : this.config.tokenGrant;
     const params = {
       library_id: query.libraryId,
-      library_secret: secret,
-      space_id: query.spaceId === undefined || query.spaceId === '-' ? undefined : query.spaceId,
+      library_secret: access.secret,
+      space_id: libraryLevel || query.spaceId === '-' ? undefined : query.spaceId,
       user_id: query.userId,
-      grant: this.config.tokenGrant || undefined,
+      grant: grant || undefined,
       period: String(this.config.tokenPeriodSeconds),
     };
-    const answer = await withRetry(
-      () => this.get('/api/v1/token', params, options, [secret]),
+    const minted = await withRetry(
+      async () => {
+        const answer = await this.get(access, '/api/v1/token', params, options, [access.secret]);
+        const body = answer.body as { accessToken?: unknown; expiresIn?: unknown } | null;
+        if (
+          typeof body?.accessToken !== 'string' ||
+          !body.accessToken ||
+          typeof body.expiresIn !== 'number'
+        ) {
+          throw new UpstreamBadResponseError('SMH token answer lacks accessToken/expiresIn', {
+            provider: 'smh',
+            requestId: answer.requestId,
+          });
+        }
+        return { token: body.accessToken, expiresIn: body.expiresIn };
+      },
       this.retryOptions('token', options),
     );
-    const body = answer.body as { accessToken?: unknown; expiresIn?: unknown } | null;
-    if (typeof body?.accessToken !== 'string' || !body.accessToken || typeof body.expiresIn !== 'number') {
-      throw new UpstreamBadResponseError('SMH token answer lacks accessToken/expiresIn', {
-        provider: 'smh',
-        requestId: answer.requestId,
-      });
-    }
-    const lifetimeMs = body.expiresIn * 1000;
+    registerSecret(minted.token);
+    const lifetimeMs = minted.expiresIn * 1000;
     const margin = Math.min(60_000, lifetimeMs / 10);
-    this.log.debug('SMH access token minted', { libraryId: query.libraryId, expiresIn: body.expiresIn });
-    return { token: body.accessToken, refreshAt: this.now() + lifetimeMs - margin };
+    this.log.debug('SMH access token minted', { libraryId: query.libraryId, expiresIn: minted.expiresIn });
+    return { token: minted.token, refreshAt: this.now() + lifetimeMs - margin };
   }
 
-  /** One GET with a per-attempt timeout; non-2xx answers become typed errors. */
+  /** One GET with a per-attempt timeout; non-2xx answers become typed errors, unreadable ones too. */
   private async get(
+    access: LibraryAccess,
     path: string,
     params: Record<string, string | undefined>,
     options: CallOptions,
     secrets: string[],
   ): Promise<Answer> {
-    const url = new URL(path, this.config.baseUrl);
+    const url = new URL(path, access.baseUrl ?? this.config.baseUrl);
     for (const [name, value] of Object.entries(params))
       if (value !== undefined) url.searchParams.set(name, value);
     const attempt = attemptSignal(this.config.timeoutMs, options.signal);
@@ -204,7 +274,7 @@ export class SmhClient {
       if (attempt.timedOut())
         throw new UpstreamTimeoutError(`SMH did not answer in time (${redactUrl(url)})`, details);
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = redactText(cause?.code ?? cause?.message ?? (error as Error).message, secrets);
+      const reason = redact(cause?.code ?? cause?.message ?? (error as Error).message, secrets);
       throw new UpstreamUnavailableError(`Could not reach SMH (${redactUrl(url)}): ${reason}`, details);
     }
     const requestId =
@@ -218,11 +288,12 @@ export class SmhClient {
       }
     }
     if (response.status >= 200 && response.status < 300) {
-      if (text && body === undefined) {
-        throw new UpstreamBadResponseError(`SMH answered ${response.status} with a body that is not JSON`, {
-          provider: 'smh',
-          requestId,
-        });
+      // An empty 204 means "nothing"; an empty or unreadable 200 is a broken answer (retried).
+      if (body === undefined && response.status !== 204) {
+        throw new UpstreamBadResponseError(
+          `SMH answered ${response.status} with ${text ? 'a body that is not JSON' : 'an empty body'}`,
+          { provider: 'smh', requestId },
+        );
       }
       return { status: response.status, body, requestId };
     }
@@ -239,11 +310,13 @@ export class SmhClient {
   }
 }
 
+/** Tokens are per library and space (a library-level token is another grant) and user. */
 function tokenKey(query: SmhTaskQuery): string {
-  const space = query.spaceId === undefined || query.spaceId === '-' ? '' : query.spaceId;
+  const space = query.spaceId === undefined ? '\u0001library' : query.spaceId === '-' ? '' : query.spaceId;
   return `${query.libraryId}\u0000${space}\u0000${query.userId ?? ''}`;
 }
 
+/** SMH's task list: items carry `taskId` (or `id`, as some SDKs read it), a numeric `status`, and `result`. */
 function parseTaskList(answer: Answer): RawTask[] {
   const bad = (what: string) =>
     new UpstreamBadResponseError(`SMH task answer ${what}`, { provider: 'smh', requestId: answer.requestId });
@@ -251,25 +324,22 @@ function parseTaskList(answer: Answer): RawTask[] {
   if (!Array.isArray(answer.body)) throw bad('is not a JSON array');
   return answer.body.map((item: unknown) => {
     const record = item as Record<string, unknown> | null;
-    const id = record?.taskId;
+    const id = record?.taskId ?? record?.id;
     if (typeof record?.status !== 'number' || (typeof id !== 'number' && typeof id !== 'string')) {
-      throw bad('has an item without a numeric taskId and status');
+      throw bad('has an item without a numeric taskId (or id) and status');
     }
     const result = record.result;
     return {
       taskId: String(id),
       status: record.status,
-      result:
-        result !== null && typeof result === 'object' && !Array.isArray(result)
-          ? (result as Record<string, unknown>)
-          : null,
+      result: result === undefined ? null : (result as TaskResult),
     };
   });
 }
 
 /**
  * SMH error answers (`{code, message}` with an HTTP status) → our error classes. Messages are scrubbed of the
- * token and secret used for the request, in case SMH echoes them.
+ * token and secret used for the request (and anything else redact() knows), in case SMH echoes them.
  */
 export function classifySmhError(
   status: number,
@@ -279,7 +349,7 @@ export function classifySmhError(
 ) {
   const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
   const upstreamCode = typeof code === 'string' ? code : undefined;
-  const text = redactText(
+  const text = redact(
     `SMH ${status}${upstreamCode ? ` ${upstreamCode}` : ''}${typeof message === 'string' ? `: ${message}` : ''}`,
     secrets,
   );
@@ -295,9 +365,9 @@ export function classifySmhError(
     return new UpstreamAuthError(text, details);
   }
   if (status === 404) {
-    const notFoundCode =
-      upstreamCode === 'LibraryNotFound' || upstreamCode === 'SpaceNotFound' ? upstreamCode : undefined;
-    return new UpstreamNotFoundError(text, { ...details, code: notFoundCode ?? 'NotFound' });
+    const known = ['LibraryNotFound', 'SpaceNotFound', 'TaskNotFound'];
+    const notFoundCode = upstreamCode && known.includes(upstreamCode) ? upstreamCode : 'NotFound';
+    return new UpstreamNotFoundError(text, { ...details, code: notFoundCode });
   }
   if (status === 400) return new UpstreamRejectedError(text, details);
   return new UpstreamFailedError(text, details);

@@ -1,22 +1,40 @@
 import { mapLimit } from '../concurrency';
-import { UpstreamNotFoundError, type Provider } from '../errors';
+import {
+  TrackerError,
+  UpstreamFailedError,
+  UpstreamNotFoundError,
+  UpstreamRejectedError,
+  ValidationError,
+  type Provider,
+} from '../errors';
 import type { LkeClient } from '../lke/client';
 import type { SmhClient } from '../smh/client';
 import type { LkeTaskStatus, SmhTaskStatus } from '../task';
 import type { CallOptions } from '../upstream';
 import { parseLkeTaskQuery, parseSmhTaskQuery } from '../validate';
 import type { Observation, SmhIdentity, TrackedTask } from './model';
+import type { Failure } from './transitions';
 
-/** What one upstream check of a tracked task came to. */
+/**
+ * What one upstream check of a tracked task came to:
+ * - `observed`: a status;
+ * - `gone`: the upstream does not know the task (unknown id, or past its retention);
+ * - `refused`: the upstream refused a request about this very task with an error that will not go away by itself
+ *   (a rejected parameter, `FailedOperation`, an unknown code), or the record itself is damaged;
+ * - `error`: anything that says nothing about the task (throttling, outages, timeouts, credentials,
+ *   configuration): retried with backoff until the task's max age.
+ */
 export type CheckOutcome =
   | { kind: 'observed'; observation: Observation }
-  /** The upstream no longer knows the task (unknown id, or past its retention): it ends as `expired`. */
-  | { kind: 'gone'; message: string }
+  | { kind: 'gone'; failure: Failure }
+  | { kind: 'refused'; failure: Failure }
   | { kind: 'error'; error: unknown };
 
 /** Checks a batch of tracked tasks of one provider upstream, as efficiently as that upstream allows. */
 export interface Checker {
   provider: Provider;
+  /** What `gone` means for this upstream, for the message of a task that ends `expired` for it. */
+  goneMessage: string;
   check(tasks: TrackedTask[], options: CallOptions): Promise<Map<string, CheckOutcome>>;
 }
 
@@ -34,10 +52,26 @@ export function observation(task: LkeTaskStatus | SmhTaskStatus): Observation {
 export const SMH_GONE_MESSAGE = 'SMH no longer knows this task (unknown, or finished more than 30 days ago)';
 export const LKE_GONE_MESSAGE = 'LKE does not know this task';
 
+/** The one place that decides which errors are about the task (and count towards giving it up). */
+export function outcomeOfError(error: unknown): CheckOutcome {
+  if (error instanceof UpstreamNotFoundError && error.code === 'TaskNotFound') {
+    return { kind: 'gone', failure: { code: error.code, message: error.message } };
+  }
+  if (
+    error instanceof UpstreamRejectedError ||
+    error instanceof UpstreamFailedError ||
+    error instanceof ValidationError
+  ) {
+    return { kind: 'refused', failure: { code: (error as TrackerError).code, message: error.message } };
+  }
+  return { kind: 'error', error };
+}
+
 /** LKE has one task per call: up to `concurrency` calls in flight; the client's limiter keeps 20/s. */
 export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
   return {
     provider: 'lke',
+    goneMessage: LKE_GONE_MESSAGE,
     async check(tasks, options) {
       const outcomes = new Map<string, CheckOutcome>();
       await mapLimit(tasks, concurrency, async (task) => {
@@ -48,11 +82,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
             observation: observation(await client().getTaskStatus(query, options)),
           });
         } catch (error) {
-          const gone = error instanceof UpstreamNotFoundError && error.code === 'TaskNotFound';
-          outcomes.set(
-            task.id,
-            gone ? { kind: 'gone', message: LKE_GONE_MESSAGE } : { kind: 'error', error },
-          );
+          outcomes.set(task.id, outcomeOfError(error));
         }
       });
       return outcomes;
@@ -64,6 +94,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
 export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
   return {
     provider: 'smh',
+    goneMessage: SMH_GONE_MESSAGE,
     async check(tasks, options) {
       const outcomes = new Map<string, CheckOutcome>();
       const groups = new Map<string, TrackedTask[]>();
@@ -73,7 +104,7 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
           // a damaged record fails here, not upstream
           parseSmhTaskQuery({ libraryId, spaceId: spaceId ?? undefined, userId, taskIds: [taskId] });
         } catch (error) {
-          outcomes.set(task.id, { kind: 'error', error });
+          outcomes.set(task.id, outcomeOfError(error));
           continue;
         }
         const key = JSON.stringify([libraryId, spaceId, userId ?? null]);
@@ -98,10 +129,17 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
           }
           for (const id of answer.notFound) {
             const task = byTaskId.get(id);
-            if (task) outcomes.set(task.id, { kind: 'gone', message: SMH_GONE_MESSAGE });
+            if (task)
+              outcomes.set(task.id, {
+                kind: 'gone',
+                failure: { code: 'TaskNotFound', message: SMH_GONE_MESSAGE },
+              });
           }
         } catch (error) {
-          for (const task of group) outcomes.set(task.id, { kind: 'error', error });
+          // A refusal of a request for several tasks says nothing about any one of them (per-id refusals,
+          // `TaskNotFound`, are split out by the client): it counts against a task only when it was alone.
+          const outcome = group.length === 1 ? outcomeOfError(error) : { kind: 'error' as const, error };
+          for (const task of group) outcomes.set(task.id, outcome);
         }
       });
       return outcomes;

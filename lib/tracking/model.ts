@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Provider } from '../errors';
-import type { LkeTaskQuery, TaskStatus } from '../task';
+import type { LkeTaskQuery, TaskResult, TaskStatus } from '../task';
 
 /**
  * A tracked task: what the table stores and `GET /tasks/{id}` answers.
@@ -38,68 +38,101 @@ export interface NotifyTarget {
   heartbeat: boolean;
 }
 
-export const TERMINAL_DETAIL_TYPES = {
-  succeeded: 'Task Succeeded',
-  failed: 'Task Failed',
-  expired: 'Task Expired',
-} as const;
-export const CHANGED_DETAIL_TYPE = 'Task Status Changed';
-
-/** An EventBridge event to publish: the record as it was when its status changed. */
+/**
+ * An EventBridge event owed for a status change. It holds a reference, not a copy: the status the change went
+ * to, and the event is built from the record when it is delivered (lib/handover/payloads.ts), so a large result
+ * is stored once.
+ */
 export interface EventEntry {
   id: string;
   kind: 'event';
   detailType: string;
-  detail: PublicTask;
+  /** The change the event announces (the record may have moved on by the time it is delivered). */
+  status: TrackedStatus;
+  upstreamStatus: string | number | null;
+  message: string;
   at: string;
   attempts: number;
+  nextAttemptAt: string;
 }
 
-/** A Step Functions callback to send for a finished task. */
+/** A Step Functions callback owed for a finished task; its payload is built from the record at delivery. */
 export interface CallbackEntry {
   id: string;
   kind: 'callback';
   taskToken: string;
-  outcome: 'success' | 'failure';
-  /** SendTaskSuccess output: the record. */
-  output?: PublicTask;
-  /** SendTaskFailure error name and cause. */
-  error?: string;
-  cause?: string;
   attempts: number;
+  nextAttemptAt: string;
 }
 
 /**
  * Notifications owed for this record. They are written in the same conditional write as the status change they
- * announce, removed once delivered, and swept by the pollers while any remain: at-least-once delivery.
+ * announce, removed once delivered, retried with backoff per entry, and moved to `undelivered` when they can
+ * never succeed: at-least-once delivery, or a dead letter with its reason.
  */
 export type OutboxEntry = EventEntry | CallbackEntry;
+
+/** A notification given up on: kept on the record (the last few) and logged as an error. */
+export interface DeadLetter {
+  id: string;
+  kind: OutboxEntry['kind'];
+  detailType?: string;
+  /** Why: the AWS error code, or `GaveUp` after too many attempts. */
+  code: string;
+  reason: string;
+  attempts: number;
+  at: string;
+}
+
+/** Consecutive checks that answered the same task-level refusal (see lib/tracking/transitions.ts `strike`). */
+export interface Strikes {
+  code: string;
+  count: number;
+  since: string;
+}
+
+/** How a result too large for the table was cut (see lib/tracking/item-size.ts). */
+export interface ResultCut {
+  originalBytes: number;
+  storedBytes: number;
+  /** For an array result: its length as sent, and how many leading items were kept. */
+  totalItems?: number;
+  keptItems?: number;
+  /** For an object result: the top-level keys left out. */
+  droppedKeys?: string[];
+}
 
 export interface TrackedTask {
   id: string;
   identity: TaskIdentity;
   status: TrackedStatus;
   upstreamStatus: string | number | null;
-  result: Record<string, unknown> | null;
+  /** As the upstream sent it (object or array), stored once; cut only when it cannot fit in an item. */
+  result: TaskResult;
+  resultTruncated: ResultCut | null;
   message: string;
-  /** Upstream checks made so far (successful or not). */
+  /** Upstream checks made so far (by the pollers and on demand, successful or not). */
   attempts: number;
-  /** Consecutive failed checks; reset by a successful one. */
-  errors: number;
+  /** The pollers' own checks since (re)tracking: the backoff follows these, not on-demand reads. */
+  polls: number;
+  strikes: Strikes | null;
   lastError: { code: string; message: string; at: string } | null;
   firstSeenAt: string;
+  /** When tracking (re)started: the max age counts from here. */
+  trackedAt: string;
   lastCheckedAt: string | null;
   nextCheckAt: string | null;
   finishedAt: string | null;
   history: HistoryEntry[];
   /** Optimistic-concurrency version: every write is conditional on the version it read. */
   version: number;
+  /** Random id of the write that stored this version, so a retried write recognises itself. */
+  writeId?: string;
   /** Set while a poller holds the task; expires by itself (the task is due again at `leaseUntil`). */
   lease: { owner: string; until: string } | null;
   notify: NotifyTarget | null;
   outbox: OutboxEntry[];
-  /** When the pollers should next try to deliver the outbox (set while it is not empty). */
-  outboxDueAt: string | null;
+  undelivered: DeadLetter[];
 }
 
 /** The public view of a record: everything but the internals of concurrency and hand-over. */
@@ -111,6 +144,13 @@ export interface PublicTask {
 }
 
 export const HISTORY_LIMIT = 50;
+/** Dead letters kept on a record (the most recent ones); every one is also logged. */
+export const UNDELIVERED_LIMIT = 20;
+/**
+ * Step Functions executions that may wait on one task. A task token is up to 2 KB, so this bounds the record at
+ * 50 KB of tokens; the next waiter is refused with 409 TooManyWaiters, never dropped.
+ */
+export const MAX_WAITERS = 25;
 
 export function trackingId(identity: TaskIdentity): string {
   const parts =
@@ -129,23 +169,36 @@ export function toPublic(task: TrackedTask): PublicTask {
     status: task.status,
     upstreamStatus: task.upstreamStatus,
     result: task.result,
+    resultTruncated: task.resultTruncated,
     message: task.message,
     attempts: task.attempts,
     lastError: task.lastError,
     firstSeenAt: task.firstSeenAt,
+    trackedAt: task.trackedAt,
     lastCheckedAt: task.lastCheckedAt,
     nextCheckAt: task.nextCheckAt,
     finishedAt: task.finishedAt,
     history: task.history,
-    waiters: task.notify?.taskTokens.length ?? 0,
+    waiters: waiterTokens(task).length,
+    undelivered: task.undelivered.map(({ id, kind, detailType, code, reason, at }) =>
+      detailType === undefined ? { id, kind, code, reason, at } : { id, kind, detailType, code, reason, at },
+    ),
   };
+}
+
+/** Every execution still owed a callback: waiting for the task, or with its callback queued. */
+export function waiterTokens(task: Pick<TrackedTask, 'notify' | 'outbox'>): string[] {
+  return [
+    ...(task.notify?.taskTokens ?? []),
+    ...task.outbox.flatMap((e) => (e.kind === 'callback' ? [e.taskToken] : [])),
+  ];
 }
 
 /** One upstream reading of a task's state (from a poll or an on-demand query). */
 export interface Observation {
-  status: TaskStatus | 'expired';
+  status: TaskStatus;
   upstreamStatus: string | number | null;
-  result: Record<string, unknown> | null;
+  result: TaskResult;
   message: string;
   checkedAt: string;
 }

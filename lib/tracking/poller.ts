@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mapLimit } from '../concurrency';
-import { DeadlineExceededError, TrackerError, UpstreamThrottledError, UpstreamTimeoutError } from '../errors';
+import {
+  DeadlineExceededError,
+  StoreUnavailableError,
+  TrackerError,
+  UpstreamThrottledError,
+  UpstreamTimeoutError,
+} from '../errors';
 import { silentLog, type Log } from '../log';
 import { sleep } from '../retry';
 import { isFinished } from '../task';
@@ -14,10 +20,13 @@ import {
   dropWaiters,
   expire,
   failCheck,
+  GONE_AFTER,
   isDueForCheck,
   isPastMaxAge,
+  maxAgeMessage,
   observe,
   release,
+  strike,
   type Context,
 } from './transitions';
 
@@ -29,8 +38,10 @@ export interface PollSummary {
   failed: number;
   rescheduled: number;
   throttled: number;
-  /** Notifications done (delivered, or dropped for a dead task token). */
+  /** Notifications delivered. */
   notified: number;
+  /** Notifications given up on (kept on their record under `undelivered`, logged as errors). */
+  deadLettered: number;
   durationMs: number;
 }
 
@@ -60,12 +71,15 @@ const THROTTLE_PAUSE_MS = 5_000;
 const WRITE_CONCURRENCY = 8;
 
 /**
- * One polling run for one provider: claim due tasks (leases make overlapping runs safe), check them upstream,
- * store what changed, reschedule the rest with backoff, and give back what there was no time for. One task's
- * failure never fails the run; throttling slows the run down instead of counting against the tasks.
+ * One polling run for one provider: claim due tasks, the longest-due first (leases make overlapping runs safe),
+ * check them upstream, store what changed, reschedule the rest with backoff, hand over what is owed, and give
+ * back what there was no time for. Each task is handled at most once per run. One task's failure never fails
+ * the run; throttling slows the run down instead of counting against the tasks; every check that happened is
+ * followed by the heartbeats its waiters asked for, whatever it found.
  */
 export async function poll(deps: PollerDeps, options: PollOptions): Promise<PollSummary> {
-  const { store, checker } = deps;
+  const { checker } = deps;
+  const store = deps.store.within({ deadline: options.deadline, signal: options.signal });
   const log = deps.log ?? silentLog;
   const owner = deps.owner ?? `poll-${randomUUID()}`;
   const started = store.now();
@@ -78,136 +92,165 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     rescheduled: 0,
     throttled: 0,
     notified: 0,
+    deadLettered: 0,
     durationMs: 0,
   };
   const { claimMarginMs = 10_000, checkMarginMs = 3_000 } = options;
   const checkDeadline = options.deadline - checkMarginMs;
   const stopClaimingAt = options.deadline - claimMarginMs;
   const leaseUntil = options.deadline + LEASE_GRACE_MS;
+  const handled = new Set<string>();
   let pauseUntil = 0;
   let outOfTime = false;
 
-  /** Applies a transition to one task, counts the result, and never throws. */
+  /** Applies a transition to one task, counts it, delivers what it queued; never throws. */
   const write = async (
     task: TrackedTask,
     change: (current: TrackedTask, ctx: Context) => TrackedTask | null,
-  ) => {
+  ): Promise<TrackedTask> => {
     try {
       const outcome = await store.update(task.id, change, { current: task, owner });
-      if (!outcome?.written) return;
+      if (!outcome?.written) return outcome?.task ?? task;
       const after = outcome.task;
       if (after.status !== task.status) summary.changed++;
       if (isFinished(after.status)) summary.finished++;
       else summary.rescheduled++;
-      await deliver(after);
+      const before = new Set(task.outbox.map((e) => e.id));
+      await deliver(after, new Set(after.outbox.filter((e) => !before.has(e.id)).map((e) => e.id)));
+      return after;
     } catch (error) {
       summary.failed++;
       log.error('could not store a task update; its lease will expire and the next run retries it', {
         id: task.id,
+        code: error instanceof TrackerError ? error.code : 'InternalError',
         error: (error as Error).message,
       });
+      return task;
     }
   };
 
-  /** Hands the record's outbox over; on failure the entries stay for the sweep. Never throws. */
-  async function deliver(task: TrackedTask) {
-    if (!deps.notifier || task.outbox.length === 0) return;
+  /**
+   * Hands the record's due (and just queued) outbox over; on failure the entries stay for the sweep. Answers
+   * whether it settled the record (which also let go of our lease).
+   */
+  async function deliver(task: TrackedTask, fresh: ReadonlySet<string> = new Set()): Promise<boolean> {
+    if (!deps.notifier || task.outbox.length === 0) return false;
     try {
-      const { done } = await deliverOutbox(store, deps.notifier, task, { owner, log });
-      summary.notified += done; // not `+= await …`: that would read the counter before the await
+      const done = await deliverOutbox(store, deps.notifier, task, { owner, log, fresh });
+      summary.notified += done.delivered;
+      summary.deadLettered += done.deadLettered;
+      return done.settled;
     } catch (error) {
       log.error('could not settle an outbox; the next sweep delivers it again', {
         id: task.id,
         error: (error as Error).message,
       });
+      return false;
     }
   }
 
-  /** Optional Step Functions heartbeats after a check; tokens Step Functions rejects are removed. */
+  /** Step Functions heartbeats after a check, when asked for; tokens Step Functions rejects are removed. */
   async function heartbeat(task: TrackedTask) {
-    if (!deps.notifier || !task.notify?.heartbeat) return;
+    if (!deps.notifier || !task.notify?.heartbeat || isFinished(task.status)) return;
     const dead: string[] = [];
     for (const token of task.notify.taskTokens) {
-      if ((await deps.notifier.heartbeat(token)) === 'dropped') dead.push(token);
+      const sent = await deps.notifier.heartbeat(token);
+      if (sent.outcome === 'dead') dead.push(token);
     }
     if (dead.length > 0)
       await store.update(task.id, (current) => dropWaiters(current, dead)).catch(() => undefined);
   }
 
-  while (
-    !outOfTime &&
-    summary.claimed < store.config.maxTasksPerRun &&
-    store.now() < stopClaimingAt &&
-    !options.signal?.aborted
-  ) {
-    if (pauseUntil > store.now()) {
-      if (pauseUntil >= stopClaimingAt) break;
-      await sleep(pauseUntil - store.now(), options.signal);
+  /** Stores one check's outcome, then heartbeats (a check happened, whatever it found). */
+  async function settle(task: TrackedTask, outcome: CheckOutcome) {
+    if (outcome.kind === 'observed') {
+      summary.checked++;
+      return heartbeat(await write(task, (current, c) => observe(current, outcome.observation, c)));
     }
-    const limit = Math.min(store.config.batchSize, store.config.maxTasksPerRun - summary.claimed);
-    const batch = await store.claimDue(checker.provider, owner, leaseUntil, limit);
-    if (batch.length === 0) break;
-    summary.claimed += batch.length;
-
-    const ctx = store.context(owner);
-    const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
-    const toCheck = batch.filter((task) => !tooOld.includes(task) && isDueForCheck(task, ctx));
-    // Claimed only to deliver a leftover outbox (the sweep), or a lease that ran out on a finished record.
-    const sweepOnly = batch.filter((task) => !tooOld.includes(task) && !toCheck.includes(task));
-    await mapLimit(sweepOnly, WRITE_CONCURRENCY, async (task) => {
-      if (deps.notifier && task.outbox.length > 0) return deliver(task);
-      await store.update(task.id, dropLease, { current: task, owner }).catch(() => undefined);
-    });
-    await mapLimit(tooOld, WRITE_CONCURRENCY, (task) =>
-      write(task, (current, c) =>
-        expire(current, `Gave up: no final status after ${store.config.maxAgeDays} days`, c),
-      ),
-    );
-
-    let outcomes: Map<string, CheckOutcome>;
-    try {
-      outcomes = await checker.check(toCheck, { deadline: checkDeadline, signal: options.signal });
-    } catch (error) {
-      // A checker is not supposed to throw; if it does, every task of the batch gets the error.
-      outcomes = new Map(toCheck.map((task) => [task.id, { kind: 'error', error }]));
+    if (outcome.kind === 'gone' || outcome.kind === 'refused') {
+      if (outcome.kind === 'gone') summary.checked++;
+      else summary.failed++; // a refused check is a failed one, that also counts towards giving the task up
+      const { failure } = outcome;
+      const after = outcome.kind === 'gone' ? GONE_AFTER.notFound : GONE_AFTER.refused;
+      const message =
+        outcome.kind === 'gone'
+          ? checker.goneMessage
+          : `Gave up: ${checker.provider.toUpperCase()} keeps refusing this task: ${failure.code}: ${failure.message}`;
+      if (outcome.kind === 'refused') log.warn('task check refused', { id: task.id, ...failure });
+      return heartbeat(await write(task, (current, c) => strike(current, failure, c, after, message)));
     }
+    const { error } = outcome;
+    if (error instanceof UpstreamThrottledError) {
+      summary.throttled++;
+      pauseUntil = store.now() + THROTTLE_PAUSE_MS;
+      return heartbeat(await write(task, (current, c) => release(current, c, c.now + THROTTLE_PAUSE_MS)));
+    }
+    if (
+      error instanceof DeadlineExceededError ||
+      (error instanceof UpstreamTimeoutError && store.now() >= checkDeadline)
+    ) {
+      outOfTime = true; // what is given back now is due at once: claim nothing more in this run
+      return write(task, (current, c) => release(current, c));
+    }
+    summary.failed++;
+    const failure =
+      error instanceof TrackerError
+        ? { code: error.code, message: error.message }
+        : { code: 'InternalError', message: 'Unexpected error while checking the task' };
+    log.warn('task check failed', { id: task.id, ...failure });
+    return heartbeat(await write(task, (current, c) => failCheck(current, failure, c)));
+  }
 
-    await mapLimit(toCheck, WRITE_CONCURRENCY, async (task) => {
-      const outcome = outcomes.get(task.id) ?? {
-        kind: 'error',
-        error: new Error('the checker gave no answer'),
-      };
-      if (outcome.kind === 'observed') {
-        summary.checked++;
-        await write(task, (current, c) => observe(current, outcome.observation, c));
-        if (!isFinished(outcome.observation.status)) await heartbeat(task);
-        return;
+  try {
+    while (
+      !outOfTime &&
+      summary.claimed < store.config.maxTasksPerRun &&
+      store.now() < stopClaimingAt &&
+      !options.signal?.aborted
+    ) {
+      if (pauseUntil > store.now()) {
+        if (pauseUntil >= stopClaimingAt) break;
+        await sleep(pauseUntil - store.now(), options.signal);
       }
-      if (outcome.kind === 'gone') {
-        summary.checked++;
-        return write(task, (current, c) => expire(current, outcome.message, c));
+      const limit = Math.min(store.config.batchSize, store.config.maxTasksPerRun - summary.claimed);
+      const batch = await store.claimDue(checker.provider, owner, leaseUntil, limit, handled);
+      if (batch.length === 0) break;
+      summary.claimed += batch.length;
+      for (const task of batch) handled.add(task.id);
+
+      const ctx = store.context(owner);
+      const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
+      const toCheck = batch.filter((task) => !tooOld.includes(task) && isDueForCheck(task, ctx));
+      // Claimed only to deliver a leftover outbox (the sweep), or a lease that ran out on a finished record.
+      const sweepOnly = batch.filter((task) => !tooOld.includes(task) && !toCheck.includes(task));
+      await mapLimit(sweepOnly, WRITE_CONCURRENCY, async (task) => {
+        if (await deliver(task)) return;
+        await store.update(task.id, dropLease, { current: task, owner }).catch(() => undefined);
+      });
+      await mapLimit(tooOld, WRITE_CONCURRENCY, (task) =>
+        write(task, (current, c) => expire(current, maxAgeMessage(current, store.config.maxAgeDays), c)),
+      );
+
+      let outcomes: Map<string, CheckOutcome>;
+      try {
+        outcomes = await checker.check(toCheck, { deadline: checkDeadline, signal: options.signal });
+      } catch (error) {
+        // A checker is not supposed to throw; if it does, every task of the batch gets the error.
+        outcomes = new Map(toCheck.map((task) => [task.id, { kind: 'error', error }]));
       }
-      const { error } = outcome;
-      if (error instanceof UpstreamThrottledError) {
-        summary.throttled++;
-        pauseUntil = store.now() + THROTTLE_PAUSE_MS;
-        return write(task, (current, c) => release(current, c, c.now + THROTTLE_PAUSE_MS));
-      }
-      if (
-        error instanceof DeadlineExceededError ||
-        (error instanceof UpstreamTimeoutError && store.now() >= checkDeadline)
-      ) {
-        outOfTime = true; // what is given back now is due at once: claim nothing more in this run
-        return write(task, (current, c) => release(current, c));
-      }
-      summary.failed++;
-      const failure =
-        error instanceof TrackerError
-          ? { code: error.code, message: error.message }
-          : { code: 'InternalError', message: 'Unexpected error while checking the task' };
-      log.warn('task check failed', { id: task.id, ...failure });
-      return write(task, (current, c) => failCheck(current, failure, c));
-    });
+      await mapLimit(toCheck, WRITE_CONCURRENCY, (task) =>
+        settle(
+          task,
+          outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') },
+        ),
+      );
+    }
+  } catch (error) {
+    summary.durationMs = store.now() - started;
+    if (error instanceof StoreUnavailableError) {
+      log.error('poll run stopped: the tracking table is unavailable', { ...summary, error: error.message });
+    }
+    throw error;
   }
 
   summary.durationMs = store.now() - started;

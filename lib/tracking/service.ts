@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '../errors';
 import { isFinished, type LkeTaskQuery, type SmhTaskQuery } from '../task';
 import {
   trackingId,
@@ -9,7 +10,7 @@ import {
   type TrackedTask,
 } from './model';
 import type { TaskStore } from './store';
-import { addWaiter, newTask, observe } from './transitions';
+import { addWaiter, newTask, observe, reopen } from './transitions';
 
 /** Tracking as the API offers it: idempotent creation, and keeping records in step with on-demand reads. */
 
@@ -39,8 +40,9 @@ export interface Tracked {
 
 /**
  * Starts tracking a task; tracking one that is already tracked answers the stored record (`created: false`).
- * A `notify` target (a Step Functions task token) is added to the record either way; on a task that has already
- * finished, its callback is queued at once.
+ * An `expired` task is tracked again: back to `pending` and checked afresh. A `notify` target (a Step Functions
+ * task token) is added to the record either way; on a task that has already finished, its callback is queued at
+ * once. One waiter too many is refused (409 TooManyWaiters), never dropped.
  */
 export async function track(
   store: TaskStore,
@@ -48,16 +50,23 @@ export async function track(
   notify: NotifyTarget | null = null,
 ): Promise<Tracked> {
   const outcome = await store.create(newTask(identity, store.context(), notify));
-  if (outcome.created || !notify) return outcome;
-  const updated = await store.update(outcome.task.id, (current, ctx) => addWaiter(current, notify, ctx), {
-    current: outcome.task,
-  });
+  if (outcome.created || (!notify && outcome.task.status !== 'expired')) return outcome;
+  const updated = await store.update(
+    outcome.task.id,
+    (current, ctx) => {
+      const reopened = reopen(current, ctx) ?? current;
+      const waiting = notify ? addWaiter(reopened, notify, ctx) : null;
+      return waiting ?? (reopened === current ? null : reopened);
+    },
+    { current: outcome.task },
+  );
   return { task: updated?.task ?? outcome.task, created: false };
 }
 
 /**
  * Stores an on-demand reading: an unfinished task is tracked from this reading on (created if new); a finished
- * one only updates a record that already exists. Answers the record, or undefined when nothing is tracked.
+ * one only updates a record that already exists. A record that had expired (the upstream seemed not to know the
+ * task) comes back to life with the reading. Answers the record, or undefined when nothing is tracked.
  */
 export async function recordObservation(
   store: TaskStore,
@@ -66,11 +75,35 @@ export async function recordObservation(
 ): Promise<TrackedTask | undefined> {
   const id = trackingId(identity);
   if (!isFinished(observation.status)) {
-    const ctx = store.context();
-    const fresh = observe(newTask(identity, ctx), observation, ctx) as TrackedTask;
+    // The record starts when the reading was taken, so its times read in order (first seen, then checked).
+    const ctx = { ...store.context(), now: Math.min(store.now(), Date.parse(observation.checkedAt)) };
+    const fresh = observe(newTask(identity, ctx), observation, { ...ctx, now: store.now() }) as TrackedTask;
     const { task, created } = await store.create(fresh);
     if (created) return task;
   }
-  const outcome = await store.update(id, (current, ctx) => observe(current, observation, ctx));
+  const outcome = await store.update(id, (current, ctx) =>
+    observe(reopen(current, ctx) ?? current, observation, ctx),
+  );
   return outcome?.task;
+}
+
+/** What `?track=true` adds to an on-demand answer: the tracking id, or why tracking failed this time. */
+export type TrackingNote = { trackingId?: string; trackingError?: { code: string; message: string } };
+
+/**
+ * `?track=true`: stores the reading; when the table is unavailable, the upstream answer is not thrown away: the
+ * caller gets it with `trackingError` instead of `trackingId`, and may track again later.
+ */
+export async function trackReading(
+  store: TaskStore,
+  identity: TaskIdentity,
+  reading: Observation,
+): Promise<TrackingNote> {
+  try {
+    const record = await recordObservation(store, identity, reading);
+    return record ? { trackingId: record.id } : {};
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    return { trackingError: { code: error.code, message: error.message } };
+  }
 }

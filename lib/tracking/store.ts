@@ -1,24 +1,44 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { createHash } from 'node:crypto';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type GetCommandOutput,
+  type PutCommandOutput,
+  type QueryCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
+import { createHash, randomUUID } from 'node:crypto';
+import { backoffMs, WRITE_CONFLICT } from '../backoff';
+import { mapLimit } from '../concurrency';
 import type { TrackingConfig } from '../config';
-import { ValidationError, type Provider } from '../errors';
+import { StoreUnavailableError, ValidationError, type Provider } from '../errors';
 import { sleep } from '../retry';
 import { isFinished } from '../task';
-import type { TrackedStatus, TrackedTask } from './model';
+import type { CallOptions } from '../upstream';
+import { TRACKED_STATUSES, TRACKING_ID_PATTERN } from '../validate';
+import { cutResult, itemSize, MAX_ITEM_BYTES } from './item-size';
+import type { OutboxEntry, TrackedStatus, TrackedTask } from './model';
 import { TABLE } from './table';
 import { claim, dueAt, type Context } from './transitions';
 
 /**
  * The tracking table, with single-item conditional writes only (dynalite has no transactions, and none are
- * needed): every write is a Put conditional on the version that was read, and `update()` re-reads and
- * re-applies a transition when another writer won the race. Index attributes (`dueShard`/`dueAt`, `listSk`,
- * `expiresAt`) are derived from the record on every write, never edited by hand.
+ * needed): every write is a Put conditional on the version that was read, and `update()` re-applies a transition
+ * to the fresh record when another writer won the race. Each write carries a random `writeId`, so a Put whose
+ * answer was lost and that the SDK retried recognises itself instead of being applied twice. Index attributes
+ * (`dueShard`/`dueAt`, `listSk`, `expiresAt`) are derived from the record on every write, never edited by hand,
+ * and no item is ever written over DynamoDB's 400 KB: a result too large is cut (lib/tracking/item-size.ts).
+ *
+ * Every call is bounded by the caller's deadline (`within()`): it answers, or fails with 503 StoreUnavailable,
+ * in time for the caller to say so.
  */
 export interface StoreDeps {
   client: DynamoDBClient;
   config: TrackingConfig;
   now?: () => number;
+  /** The caller's deadline and signal; without one, each call gets DEFAULT_CALL_BUDGET_MS. */
+  call?: CallOptions;
 }
 
 export type Mutation = (current: TrackedTask, ctx: Context) => TrackedTask | null;
@@ -30,20 +50,48 @@ export interface ListQuery {
   nextToken?: string;
 }
 
+/**
+ * Partitions of the due index per provider. Fixed, not a setting: a record's shard is derived from its id, and a
+ * count that changed would strand records in shards no poller reads again.
+ */
+export const DUE_SHARDS = 4;
+/**
+ * The DynamoDB client's own limits: a connection within 1 s, an answer within 3 s per attempt, 3 attempts (the
+ * SDK's backoff between them). The caller's deadline cuts all of it short.
+ */
+export const STORE_CLIENT_CONFIG = {
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true },
+};
+const DEFAULT_CALL_BUDGET_MS = 10_000;
 const PROVIDERS: Provider[] = ['lke', 'smh'];
 const MAX_WRITE_TRIES = 8;
+const CLAIM_CONCURRENCY = 8;
+
+type Key = Record<string, unknown>;
+type PutOutcome = { written: TrackedTask } | { conflict: TrackedTask | undefined };
 
 export class TaskStore {
   private readonly doc: DynamoDBDocumentClient;
   readonly config: TrackingConfig;
   readonly now: () => number;
 
-  constructor(deps: StoreDeps) {
-    this.doc = DynamoDBDocumentClient.from(deps.client, {
-      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-    });
+  constructor(
+    private readonly deps: StoreDeps,
+    doc?: DynamoDBDocumentClient,
+  ) {
+    this.doc =
+      doc ??
+      DynamoDBDocumentClient.from(deps.client, {
+        marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+      });
     this.config = deps.config;
     this.now = deps.now ?? Date.now;
+  }
+
+  /** The same table and client, every call bounded by the caller's deadline and signal. */
+  within(call: CallOptions): TaskStore {
+    return new TaskStore({ ...this.deps, call }, this.doc);
   }
 
   context(owner?: string): Context {
@@ -53,7 +101,7 @@ export class TaskStore {
   }
 
   async get(id: string): Promise<TrackedTask | undefined> {
-    const { Item } = await this.doc.send(
+    const { Item } = await this.send(
       new GetCommand({ TableName: this.config.tableName, Key: { id }, ConsistentRead: true }),
     );
     return Item ? fromItem(Item) : undefined;
@@ -61,74 +109,109 @@ export class TaskStore {
 
   /** Writes a new record unless one with its id exists; answers the stored one and whether it was created. */
   async create(task: TrackedTask): Promise<{ task: TrackedTask; created: boolean }> {
-    const first = { ...task, version: 1 };
-    if (await this.put(first, null)) return { task: first, created: true };
-    const existing = await this.get(task.id);
-    if (!existing) throw new Error(`record ${task.id} vanished during creation`);
-    return { task: existing, created: false };
+    const outcome = await this.put({ ...task, version: 1 }, null);
+    if ('written' in outcome) return { task: outcome.written, created: true };
+    if (!outcome.conflict) throw new Error(`record ${task.id} vanished during creation`);
+    return { task: outcome.conflict, created: false };
   }
 
   /**
    * Applies `mutate` to the current record and writes it if the record did not change meanwhile; on a lost
-   * race, reads again and re-applies. Answers the stored record, or undefined when `mutate` had nothing to
-   * write (or the record does not exist).
+   * race, re-applies it to the record as it is now. Answers the stored record, or undefined when the record
+   * does not exist (`written: false` when `mutate` had nothing to write).
    */
   async update(id: string, mutate: Mutation, options: { current?: TrackedTask; owner?: string } = {}) {
     let current = options.current ?? (await this.get(id));
     for (let attempt = 0; attempt < MAX_WRITE_TRIES && current; attempt++) {
       const next = mutate(current, this.context(options.owner));
       if (!next) return { task: current, written: false };
-      const written = { ...next, version: current.version + 1 };
-      if (await this.put(written, current.version)) return { task: written, written: true };
-      await sleep(Math.random() * 10 * (attempt + 1)); // spread out writers that keep colliding
-      current = await this.get(id);
+      const outcome = await this.put({ ...next, version: current.version + 1 }, current.version);
+      if ('written' in outcome) return { task: outcome.written, written: true };
+      await sleep(backoffMs(WRITE_CONFLICT, attempt)); // spread out writers that keep colliding
+      current = outcome.conflict;
     }
     if (!current) return undefined;
     throw new Error(`record ${id} kept changing: gave up after ${MAX_WRITE_TRIES} tries`);
   }
 
   /**
-   * Claims up to `limit` due tasks of a provider for `owner` until `leaseUntil`. Each claim is a conditional
-   * write, so two pollers never hold the same task; a lease that ran out makes the task due again.
+   * Claims up to `limit` due tasks of a provider for `owner` until `leaseUntil`, the longest-due first across
+   * all shards (a merge of the shards' `dueAt` order), so no task waits because of the shard it hashed to. Each
+   * claim is a conditional write: two pollers never hold the same task, and a lease that ran out makes the task
+   * due again. Tasks in `exclude` (already handled by this run) are skipped without a write.
    */
   async claimDue(
     provider: Provider,
     owner: string,
     leaseUntil: number,
     limit: number,
+    exclude: ReadonlySet<string> = new Set(),
   ): Promise<TrackedTask[]> {
-    const claimed: TrackedTask[] = [];
     const ctx = { ...this.context(owner), owner };
-    const shards = shuffle(Array.from({ length: this.config.dueShards }, (_, n) => `${provider}#${n}`));
-    for (const shard of shards) {
-      if (claimed.length >= limit) break;
-      const { Items = [] } = await this.doc.send(
-        new QueryCommand({
-          TableName: this.config.tableName,
-          IndexName: TABLE.dueIndex.name,
-          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
-          ExpressionAttributeNames: { '#shard': TABLE.dueIndex.hashKey, '#dueAt': TABLE.dueIndex.rangeKey },
-          ExpressionAttributeValues: { ':shard': shard, ':now': ctx.now },
-          Limit: limit - claimed.length,
-        }),
-      );
-      for (const item of Items) {
-        const candidate = fromItem(item); // from the index: possibly stale, the conditional write decides
-        const next = claim(candidate, ctx, leaseUntil);
-        if (!next) continue;
-        const written = { ...next, version: candidate.version + 1 };
-        if (await this.put(written, candidate.version)) claimed.push(written);
+    const pageSize = Math.ceil(limit / DUE_SHARDS) + 10;
+    const shards = Array.from({ length: DUE_SHARDS }, (_, n) => ({
+      shard: `${provider}#${n}`,
+      buffer: [] as { dueAt: number; task: TrackedTask }[],
+      startKey: undefined as Key | undefined,
+      done: false,
+    }));
+    const fill = async (cursor: (typeof shards)[number]) => {
+      while (cursor.buffer.length === 0 && !cursor.done) {
+        const page = await this.send(
+          new QueryCommand({
+            TableName: this.config.tableName,
+            IndexName: TABLE.dueIndex.name,
+            KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
+            ExpressionAttributeNames: { '#shard': TABLE.dueIndex.hashKey, '#dueAt': TABLE.dueIndex.rangeKey },
+            ExpressionAttributeValues: { ':shard': cursor.shard, ':now': ctx.now },
+            Limit: pageSize,
+            ExclusiveStartKey: cursor.startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          const task = fromItem(item);
+          if (!exclude.has(task.id))
+            cursor.buffer.push({ dueAt: Number(item[TABLE.dueIndex.rangeKey]), task });
+        }
+        cursor.startKey = page.LastEvaluatedKey;
+        cursor.done = cursor.startKey === undefined;
       }
+    };
+    await Promise.all(shards.map(fill));
+
+    const claimed: TrackedTask[] = [];
+    while (claimed.length < limit) {
+      const picks: TrackedTask[] = [];
+      while (picks.length < limit - claimed.length) {
+        let oldest: (typeof shards)[number] | undefined;
+        for (const cursor of shards) {
+          const head = cursor.buffer[0];
+          if (head && (!oldest || head.dueAt < (oldest.buffer[0] as { dueAt: number }).dueAt))
+            oldest = cursor;
+        }
+        if (!oldest) break;
+        picks.push((oldest.buffer.shift() as { task: TrackedTask }).task);
+        await fill(oldest);
+      }
+      if (picks.length === 0) break;
+      // From the index: possibly stale, so the conditional write decides.
+      const won = await mapLimit(picks, CLAIM_CONCURRENCY, async (candidate) => {
+        const next = claim(candidate, ctx, leaseUntil);
+        if (!next) return undefined;
+        const outcome = await this.put({ ...next, version: candidate.version + 1 }, candidate.version);
+        return 'written' in outcome ? outcome.written : undefined;
+      });
+      for (const task of won) if (task) claimed.push(task);
     }
     return claimed;
   }
 
   async list(query: ListQuery = {}): Promise<{ items: TrackedTask[]; nextToken?: string }> {
     const limit = Math.min(Math.max(query.limit ?? 50, 1), 100);
-    const cursor = decodeToken(query.nextToken);
     const providers = query.provider ? [query.provider] : PROVIDERS;
+    const scope = queryScope(query, limit);
+    const cursor = decodeToken(query.nextToken, scope, providers, query.status);
     let index = cursor ? providers.indexOf(cursor.provider) : 0;
-    if (index < 0) throw new ValidationError('nextToken does not belong to this query');
     let startKey = cursor?.key;
     const items: TrackedTask[] = [];
     while (index < providers.length && items.length < limit) {
@@ -139,7 +222,7 @@ export class TaskStore {
         condition += ' AND begins_with(#sk, :s)';
         values[':s'] = `${query.status}#`;
       }
-      const page = await this.doc.send(
+      const page = await this.send(
         new QueryCommand({
           TableName: this.config.tableName,
           IndexName: TABLE.listIndex.name,
@@ -153,11 +236,19 @@ export class TaskStore {
           ExclusiveStartKey: startKey,
           ScanIndexForward: false,
         }),
-      );
+      ).catch((error: unknown) => {
+        // Belt and braces: a start key DynamoDB still refuses is the caller's token, not our bug.
+        if (startKey && (error as Error).name === 'ValidationException') {
+          throw new ValidationError('nextToken is not valid for this query: start again without it');
+        }
+        throw error;
+      });
       items.push(...(page.Items ?? []).map(fromItem));
       if (page.LastEvaluatedKey) {
         startKey = page.LastEvaluatedKey;
-        if (items.length >= limit) return { items, nextToken: encodeToken({ provider, key: startKey }) };
+        if (items.length >= limit) {
+          return { items, nextToken: encodeToken({ v: 1, scope, provider, key: startKey }) };
+        }
       } else {
         index++;
         startKey = undefined;
@@ -165,17 +256,22 @@ export class TaskStore {
     }
     const nextProvider = providers[index];
     return index < providers.length && nextProvider
-      ? { items, nextToken: encodeToken({ provider: nextProvider, key: undefined }) }
+      ? { items, nextToken: encodeToken({ v: 1, scope, provider: nextProvider }) }
       : { items };
   }
 
-  /** One conditional Put: on a new id (`expectedVersion` null) or on the version that was read. */
-  private async put(task: TrackedTask, expectedVersion: number | null): Promise<boolean> {
+  /**
+   * One conditional Put: on a new id (`expectedVersion` null) or on the version that was read. On a failed
+   * condition, reads the record: if it carries this write's id, the write had landed (its answer was lost and
+   * the SDK retried it), so it counts as written; otherwise answers the record as it is now.
+   */
+  private async put(task: TrackedTask, expectedVersion: number | null): Promise<PutOutcome> {
+    const { item, task: stored } = toItem({ ...task, writeId: randomUUID() }, this.config);
     try {
-      await this.doc.send(
+      await this.send(
         new PutCommand({
           TableName: this.config.tableName,
-          Item: toItem(task, this.config),
+          Item: item,
           ...(expectedVersion === null
             ? { ConditionExpression: 'attribute_not_exists(id)' }
             : {
@@ -185,24 +281,72 @@ export class TaskStore {
               }),
         }),
       );
-      return true;
+      return { written: stored };
     } catch (error) {
       if (
-        error instanceof ConditionalCheckFailedException ||
-        (error as Error).name === 'ConditionalCheckFailedException'
+        !(error instanceof ConditionalCheckFailedException) &&
+        (error as Error).name !== 'ConditionalCheckFailedException'
       ) {
-        return false;
+        throw error;
       }
-      throw error;
+      const current = await this.get(task.id);
+      return current && current.writeId === stored.writeId ? { written: current } : { conflict: current };
+    }
+  }
+
+  /**
+   * Sends a command within the caller's time: the client's per-attempt timeouts and retries
+   * (STORE_CLIENT_CONFIG), all cut off at the deadline. A failed condition and a refused request pass through;
+   * anything else (no connection, no answer, throttled past the retries) is 503 StoreUnavailable.
+   */
+  private send(command: GetCommand): Promise<GetCommandOutput>;
+  private send(command: PutCommand): Promise<PutCommandOutput>;
+  private send(command: QueryCommand): Promise<QueryCommandOutput>;
+  private async send(command: GetCommand | PutCommand | QueryCommand): Promise<unknown> {
+    const remaining = (this.deps.call?.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS) - Date.now();
+    if (remaining <= 0 || this.deps.call?.signal?.aborted) {
+      throw new StoreUnavailableError('No time was left to reach the tracking table');
+    }
+    const timeout = AbortSignal.timeout(remaining);
+    const abortSignal = this.deps.call?.signal ? AbortSignal.any([this.deps.call.signal, timeout]) : timeout;
+    try {
+      const send = this.doc.send.bind(this.doc) as (
+        c: unknown,
+        o: { abortSignal: AbortSignal },
+      ) => Promise<unknown>;
+      return await send(command, { abortSignal });
+    } catch (error) {
+      const name = (error as Error).name;
+      if (name === 'ConditionalCheckFailedException' || name === 'ValidationException') throw error;
+      throw new StoreUnavailableError(
+        `The tracking table did not answer (${name}${abortSignal.aborted ? ', out of time' : ''}); retry later`,
+        { cause: error },
+      );
     }
   }
 }
 
-function shardOf(id: string, shards: number): number {
-  return createHash('sha256').update(id).digest().readUInt32BE(0) % shards;
+function shardOf(id: string): number {
+  return createHash('sha256').update(id).digest().readUInt32BE(0) % DUE_SHARDS;
 }
 
-export function toItem(task: TrackedTask, config: Pick<TrackingConfig, 'dueShards' | 'retentionDays'>) {
+/** The table item for a record, and the record as stored (its result cut if the item would exceed 400 KB). */
+export function toItem(task: TrackedTask, config: Pick<TrackingConfig, 'retentionDays'>) {
+  let stored = task;
+  let item = itemFor(stored, config);
+  if (itemSize(item) > MAX_ITEM_BYTES && stored.result !== null) {
+    // What the record takes without its result, plus room for the note on how it was cut.
+    const rest = itemSize(itemFor({ ...stored, result: null, resultTruncated: null }, config)) + 2048;
+    const { result, cut } = cutResult(stored.result, MAX_ITEM_BYTES - rest);
+    stored = { ...stored, result, resultTruncated: cut };
+    item = itemFor(stored, config);
+  }
+  const size = itemSize(item);
+  if (size > MAX_ITEM_BYTES) throw new Error(`record ${task.id} needs ${size} bytes even without its result`);
+  return { item, task: stored };
+}
+
+function itemFor(task: TrackedTask, config: Pick<TrackingConfig, 'retentionDays'>) {
   const provider = task.identity.provider;
   const item: Record<string, unknown> = {
     ...task,
@@ -212,7 +356,7 @@ export function toItem(task: TrackedTask, config: Pick<TrackingConfig, 'dueShard
   const due = dueAt(task);
   if (due !== null) {
     // In the sparse due-index while there is something to do: a check, an outbox to deliver, a lease to expire.
-    item[TABLE.dueIndex.hashKey] = `${provider}#${shardOf(task.id, config.dueShards)}`;
+    item[TABLE.dueIndex.hashKey] = `${provider}#${shardOf(task.id)}`;
     item[TABLE.dueIndex.rangeKey] = due;
   }
   if (isFinished(task.status) && task.finishedAt) {
@@ -230,45 +374,117 @@ export function fromItem(item: Record<string, unknown>): TrackedTask {
     [TABLE.ttlAttribute]: _expiresAt,
     ...task
   } = item;
-  return task as unknown as TrackedTask;
+  return upgrade(task);
 }
 
-function encodeToken(cursor: { provider: Provider; key: Record<string, unknown> | undefined }): string {
+/**
+ * Records written by an earlier version (copies of the record in the outbox, one `outboxDueAt`) are read in
+ * today's shape, so a table or a local `.data/` survives an upgrade.
+ */
+function upgrade(raw: Record<string, unknown>): TrackedTask {
+  if (raw.trackedAt !== undefined) return raw as unknown as TrackedTask;
+  const { outboxDueAt, errors: _errors, ...rest } = raw as Record<string, unknown> & { outboxDueAt?: string };
+  type Legacy = OutboxEntry & {
+    detail?: { status?: TrackedStatus; upstreamStatus?: string | number; message?: string };
+  };
+  const task = rest as unknown as Omit<TrackedTask, 'outbox'> & { outbox: Legacy[] };
+  const nextAttemptAt = outboxDueAt ?? new Date(0).toISOString();
+  return {
+    ...task,
+    resultTruncated: null,
+    polls: task.attempts,
+    strikes: null,
+    trackedAt: task.firstSeenAt,
+    undelivered: [],
+    outbox: task.outbox.map((entry) =>
+      entry.kind === 'event'
+        ? {
+            id: entry.id,
+            kind: 'event',
+            detailType: entry.detailType,
+            status: entry.detail?.status ?? task.status,
+            upstreamStatus: entry.detail?.upstreamStatus ?? task.upstreamStatus,
+            message: entry.detail?.message ?? task.message,
+            at: entry.at,
+            attempts: entry.attempts,
+            nextAttemptAt,
+          }
+        : {
+            id: entry.id,
+            kind: 'callback',
+            taskToken: entry.taskToken,
+            attempts: entry.attempts,
+            nextAttemptAt,
+          },
+    ),
+  };
+}
+
+/** What a page token is bound to: a token from one query is refused by another. */
+function queryScope(query: ListQuery, limit: number): string {
+  return `${query.provider ?? '*'}|${query.status ?? '*'}|${limit}`;
+}
+
+interface Cursor {
+  v: 1;
+  scope: string;
+  provider: Provider;
+  key?: Key;
+}
+
+function encodeToken(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
 }
 
+/**
+ * A page token, checked before it reaches DynamoDB: issued for this very query (provider, status, limit), and
+ * holding only the index keys this API puts in one, of the right form for that query.
+ */
 function decodeToken(
   token: string | undefined,
-): { provider: Provider; key?: Record<string, unknown> } | undefined {
+  scope: string,
+  providers: Provider[],
+  status: TrackedStatus | undefined,
+): { provider: Provider; key?: Key } | undefined {
   if (token === undefined) return undefined;
+  let cursor: Partial<Cursor>;
   try {
-    const cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as {
-      provider?: unknown;
-      key?: unknown;
-    };
-    const provider = cursor.provider as Provider;
-    if (!PROVIDERS.includes(provider)) throw new Error('bad provider');
-    if (cursor.key === undefined) return { provider };
-    // Only the index keys this API puts in a token, of the right types, for the same provider.
-    const key = cursor.key as Record<string, unknown>;
-    const names = [TABLE.hashKey, TABLE.listIndex.hashKey, TABLE.listIndex.rangeKey];
-    const valid =
-      key !== null &&
-      typeof key === 'object' &&
-      Object.keys(key).length === names.length &&
-      names.every((name) => typeof key[name] === 'string') &&
-      key[TABLE.listIndex.hashKey] === provider;
-    if (!valid) throw new Error('bad key');
-    return { provider, key };
+    cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Cursor>;
   } catch {
     throw new ValidationError('nextToken is not a token this API issued');
   }
-}
-
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  if (cursor === null || typeof cursor !== 'object' || cursor.v !== 1 || typeof cursor.scope !== 'string') {
+    throw new ValidationError('nextToken is not a token this API issued');
   }
-  return items;
+  if (cursor.scope !== scope) {
+    throw new ValidationError(
+      'nextToken belongs to another query: keep provider, status and limit as they were for the first page',
+    );
+  }
+  const provider = cursor.provider as Provider;
+  if (!providers.includes(provider)) throw new ValidationError('nextToken is not a token this API issued');
+  if (cursor.key === undefined) return { provider };
+  const key = cursor.key as Key;
+  const id = key?.[TABLE.hashKey];
+  const listSk = key?.[TABLE.listIndex.rangeKey];
+  const match =
+    typeof listSk === 'string'
+      ? /^([a-z]+)#(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)#(.+)$/.exec(listSk)
+      : null;
+  const valid =
+    key !== null &&
+    typeof key === 'object' &&
+    !Array.isArray(key) &&
+    Object.keys(key).length === 3 &&
+    typeof id === 'string' &&
+    TRACKING_ID_PATTERN.test(id) &&
+    id.startsWith(`${provider}_`) &&
+    key[TABLE.listIndex.hashKey] === provider &&
+    match !== null &&
+    (TRACKED_STATUSES as readonly string[]).includes(match[1] as string) &&
+    (status === undefined || match[1] === status) &&
+    !Number.isNaN(Date.parse(match[2] as string)) &&
+    match[3] === id;
+  if (!valid) throw new ValidationError('nextToken is not a token this API issued');
+  return { provider, key };
 }

@@ -1,11 +1,15 @@
+import { backoffMs, OUTBOX_RETRY, type BackoffPolicy } from '../backoff';
 import type { TrackingConfig } from '../config';
+import { ConflictError } from '../errors';
+import { CHANGED_DETAIL_TYPE, TERMINAL_DETAIL_TYPES } from '../handover/payloads';
 import { isFinished } from '../task';
 import {
-  CHANGED_DETAIL_TYPE,
   HISTORY_LIMIT,
-  TERMINAL_DETAIL_TYPES,
-  toPublic,
+  MAX_WAITERS,
   trackingId,
+  UNDELIVERED_LIMIT,
+  waiterTokens,
+  type DeadLetter,
   type NotifyTarget,
   type Observation,
   type OutboxEntry,
@@ -15,14 +19,16 @@ import {
 } from './model';
 
 /**
- * Every change a tracked task can go through, as pure functions of (current record, event) → next record, or
- * null for "nothing to write". The store applies them with a conditional write on the version it read and
- * re-applies them to a fresh read when another writer got there first, so no update is lost and newer data is
- * never overwritten. Rules:
- * - a finished task never changes status again;
+ * The task state machine: every change a tracked task can go through, as pure functions of (current record,
+ * event) → next record, or null for "nothing to write". The store applies them with a conditional write on the
+ * version it read and re-applies them to a fresh read when another writer got there first, so no update is lost
+ * and newer data is never overwritten. Rules:
+ * - a finished task never changes status again (an `expired` one can be re-tracked: `reopen`);
  * - an observation older than the stored one (`checkedAt`) is dropped;
  * - a poller only clears its own lease;
- * - a status change writes its notifications into the record's outbox in the same write.
+ * - a status change queues its notifications in the record's outbox in the same write (what they say is
+ *   lib/handover's business);
+ * - the backoff follows the pollers' own checks; on-demand reads never speed it up.
  */
 export type Schedule = Pick<
   TrackingConfig,
@@ -38,24 +44,43 @@ export interface Context {
 
 /** A poller delivers what it enqueues at once; the sweep is the fallback, this long after the change. */
 export const OUTBOX_SWEEP_DELAY_MS = 60_000;
-const OUTBOX_MAX_RETRY_MS = 15 * 60_000;
-const MAX_WAITERS = 10;
-/** The `error` names SendTaskFailure uses, for a state machine's Catch. */
-export const CALLBACK_ERRORS = ['TaskFailed', 'TaskExpired'] as const;
+/** Delivery attempts per outbox entry before it becomes a dead letter (≈ 2.5 h with OUTBOX_RETRY). */
+export const OUTBOX_MAX_ATTEMPTS = 12;
+/** Messages kept on a record are cut to this many characters. */
+const MAX_MESSAGE_CHARS = 4096;
+
+/**
+ * Consecutive task-level refusals that end a task as `expired`, if they span at least one check interval:
+ * "not found" twice (an answer that leaves a task out once may be a glitch), any other refusal three times.
+ */
+export const GONE_AFTER = { notFound: 2, refused: 3 } as const;
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const bounded = (text: string, max = MAX_MESSAGE_CHARS) =>
+  text.length > max ? `${text.slice(0, max - 1)}…` : text;
 
-/** Seconds until the next check after `checks` checks: base × factor^(checks−1), capped. */
-export function backoffSeconds(schedule: Schedule, checks: number): number {
-  const exponent = Math.max(0, checks - 1);
-  return Math.min(
-    schedule.maxIntervalSeconds,
-    schedule.baseIntervalSeconds * schedule.backoffFactor ** exponent,
-  );
+/** The pollers' backoff: base × factor^(checks−1), capped at the max interval. */
+export function pollBackoff(schedule: Schedule): BackoffPolicy {
+  return {
+    baseMs: schedule.baseIntervalSeconds * 1000,
+    factor: schedule.backoffFactor,
+    maxMs: schedule.maxIntervalSeconds * 1000,
+    jitter: 'none',
+  };
+}
+
+/** When the next check is due after the pollers' `polls`-th check. */
+function nextCheck(ctx: Context, polls: number): string {
+  return iso(ctx.now + backoffMs(pollBackoff(ctx.schedule), polls - 1));
 }
 
 export function isPastMaxAge(task: TrackedTask, ctx: Context): boolean {
-  return ctx.now - Date.parse(task.firstSeenAt) > ctx.schedule.maxAgeDays * 86_400_000;
+  return ctx.now - Date.parse(task.trackedAt) > ctx.schedule.maxAgeDays * 86_400_000;
+}
+
+/** When the earliest outbox entry is due for (re)delivery; null when nothing is owed. */
+export function outboxDueAt(task: TrackedTask): number | null {
+  return task.outbox.length > 0 ? Math.min(...task.outbox.map((e) => Date.parse(e.nextAttemptAt))) : null;
 }
 
 /** When a poller should next pick the record up (check, outbox, or end of a lease); null: never again. */
@@ -63,7 +88,8 @@ export function dueAt(task: TrackedTask): number | null {
   if (task.lease) return Date.parse(task.lease.until);
   const times: number[] = [];
   if (!isFinished(task.status) && task.nextCheckAt) times.push(Date.parse(task.nextCheckAt));
-  if (task.outbox.length > 0) times.push(task.outboxDueAt ? Date.parse(task.outboxDueAt) : 0);
+  const outbox = outboxDueAt(task);
+  if (outbox !== null) times.push(outbox);
   return times.length > 0 ? Math.min(...times) : null;
 }
 
@@ -78,27 +104,31 @@ export function newTask(
   notify: NotifyTarget | null = null,
 ): TrackedTask {
   const now = iso(ctx.now);
-  return {
+  const task: TrackedTask = {
     id: trackingId(identity),
     identity,
     status: 'pending',
     upstreamStatus: null,
     result: null,
+    resultTruncated: null,
     message: '',
     attempts: 0,
-    errors: 0,
+    polls: 0,
+    strikes: null,
     lastError: null,
     firstSeenAt: now,
+    trackedAt: now,
     lastCheckedAt: null,
     nextCheckAt: iso(ctx.now + ctx.schedule.firstDelaySeconds * 1000),
     finishedAt: null,
     history: [{ status: 'pending', upstreamStatus: null, at: now }],
     version: 0,
     lease: null,
-    notify: notify && notify.taskTokens.length > 0 ? notify : null,
+    notify: null,
     outbox: [],
-    outboxDueAt: null,
+    undelivered: [],
   };
+  return notify ? (addWaiter(task, notify, ctx) ?? task) : task;
 }
 
 function leaseAfter(task: TrackedTask, ctx: Context) {
@@ -107,63 +137,55 @@ function leaseAfter(task: TrackedTask, ctx: Context) {
     : null;
 }
 
-function callbacksFor(task: TrackedTask, tokens: string[], idBase: string): OutboxEntry[] {
-  const { provider } = task.identity;
-  const subject = `${provider.toUpperCase()} task ${task.identity.taskId} (tracking id ${task.id})`;
-  return tokens.map((taskToken, n) =>
-    task.status === 'succeeded'
-      ? {
-          id: `${idBase}.cb${n}`,
-          kind: 'callback',
-          taskToken,
-          outcome: 'success',
-          output: toPublic(task),
-          attempts: 0,
-        }
-      : {
-          id: `${idBase}.cb${n}`,
-          kind: 'callback',
-          taskToken,
-          outcome: 'failure',
-          error: task.status === 'expired' ? CALLBACK_ERRORS[1] : CALLBACK_ERRORS[0],
-          cause: `${subject} ${task.status}${task.message ? `: ${task.message}` : ''}`.slice(0, 32_768),
-          attempts: 0,
-        },
-  );
+function callbacks(tokens: string[], idBase: string, nextAttemptAt: string): OutboxEntry[] {
+  return tokens.map((taskToken, n) => ({
+    id: `${idBase}.cb${n}`,
+    kind: 'callback',
+    taskToken,
+    attempts: 0,
+    nextAttemptAt,
+  }));
 }
 
 /**
  * The record after a status change, with its notifications queued: a `Task Status Changed` event, the terminal
  * event (`Task Succeeded` / `Task Failed` / `Task Expired`), and a callback for every waiting execution. Event
- * ids are `<tracking id>.v<version>…`: unique per change and the same on every redelivery.
+ * ids are `<tracking id>.v<version>…`: unique per change and the same on every redelivery. From a poller they
+ * are due for the sweep a minute later (the poller delivers them at once); otherwise at once.
  */
 function announce(before: TrackedTask, after: TrackedTask, ctx: Context): TrackedTask {
   if (after.status === before.status) return after;
   const idBase = `${after.id}.v${before.version + 1}`;
-  const detail = toPublic(after);
+  const at = iso(ctx.now);
+  const nextAttemptAt = iso(ctx.now + (ctx.owner !== undefined ? OUTBOX_SWEEP_DELAY_MS : 0));
+  const change = { status: after.status, upstreamStatus: after.upstreamStatus, message: after.message };
   const entries: OutboxEntry[] = [
     {
       id: `${idBase}.changed`,
       kind: 'event',
       detailType: CHANGED_DETAIL_TYPE,
-      detail,
-      at: iso(ctx.now),
+      ...change,
+      at,
       attempts: 0,
+      nextAttemptAt,
     },
   ];
   let notify = after.notify;
   if (isFinished(after.status)) {
     const detailType = TERMINAL_DETAIL_TYPES[after.status as keyof typeof TERMINAL_DETAIL_TYPES];
-    entries.push({ id: `${idBase}.final`, kind: 'event', detailType, detail, at: iso(ctx.now), attempts: 0 });
-    entries.push(...callbacksFor(after, after.notify?.taskTokens ?? [], idBase));
+    entries.push({
+      id: `${idBase}.final`,
+      kind: 'event',
+      detailType,
+      ...change,
+      at,
+      attempts: 0,
+      nextAttemptAt,
+    });
+    entries.push(...callbacks(after.notify?.taskTokens ?? [], idBase, nextAttemptAt));
     notify = null; // every waiter now has its callback queued
   }
-  return {
-    ...after,
-    notify,
-    outbox: [...after.outbox, ...entries],
-    outboxDueAt: iso(ctx.now + (ctx.owner !== undefined ? OUTBOX_SWEEP_DELAY_MS : 0)),
-  };
+  return { ...after, notify, outbox: [...after.outbox, ...entries] };
 }
 
 function withStatus(
@@ -182,23 +204,25 @@ export function observe(task: TrackedTask, observation: Observation, ctx: Contex
   if (task.lastCheckedAt !== null && task.lastCheckedAt >= observation.checkedAt) {
     return dropLease(task, ctx); // newer data is already stored: keep it, just let go of our lease
   }
-  const attempts = task.attempts + 1;
   const finished = isFinished(observation.status);
   const fromPoller = ctx.owner !== undefined;
+  const polls = task.polls + (fromPoller ? 1 : 0);
   const next: TrackedTask = {
     ...task,
     status: observation.status,
     upstreamStatus: observation.upstreamStatus,
     result: observation.result,
-    message: observation.message,
-    attempts,
-    errors: 0,
+    resultTruncated: null,
+    message: bounded(observation.message),
+    attempts: task.attempts + 1,
+    polls,
+    strikes: null,
     lastError: null,
     lastCheckedAt: observation.checkedAt,
     nextCheckAt: finished
       ? null
       : fromPoller || task.nextCheckAt === null
-        ? iso(ctx.now + backoffSeconds(ctx.schedule, attempts) * 1000)
+        ? nextCheck(ctx, polls)
         : task.nextCheckAt,
     finishedAt: finished ? observation.checkedAt : null,
     history: withStatus(task, observation.status, observation.upstreamStatus, observation.checkedAt),
@@ -207,19 +231,50 @@ export function observe(task: TrackedTask, observation: Observation, ctx: Contex
   return announce(task, next, ctx);
 }
 
-/** A check that failed (upstream error, unreadable record): counted, remembered, retried later with backoff. */
-export function failCheck(task: TrackedTask, error: { code: string; message: string }, ctx: Context) {
+export interface Failure {
+  code: string;
+  message: string;
+}
+
+/** A poller's check that failed for a reason that says nothing about the task (throttling, outage, auth…). */
+export function failCheck(task: TrackedTask, failure: Failure, ctx: Context): TrackedTask | null {
   if (isFinished(task.status)) return null;
-  const attempts = task.attempts + 1;
-  const errors = task.errors + 1;
+  const polls = task.polls + 1;
   return {
     ...task,
-    attempts,
-    errors,
-    lastError: { code: error.code, message: error.message, at: iso(ctx.now) },
-    nextCheckAt: iso(ctx.now + backoffSeconds(ctx.schedule, Math.max(attempts, errors)) * 1000),
+    attempts: task.attempts + 1,
+    polls,
+    lastError: { code: failure.code, message: bounded(failure.message, 1024), at: iso(ctx.now) },
+    nextCheckAt: nextCheck(ctx, polls),
     lease: leaseAfter(task, ctx),
   };
+}
+
+/**
+ * A poller's check answered a refusal about this very task: not found, or a non-transient error. Consecutive
+ * refusals with the same code are counted; after `after` of them, spanning at least one check interval, the
+ * task ends `expired` with that refusal as its message. Anything else the upstream answers resets the count.
+ */
+export function strike(
+  task: TrackedTask,
+  failure: Failure,
+  ctx: Context,
+  after: number,
+  goneMessage: string,
+): TrackedTask | null {
+  if (isFinished(task.status)) return null;
+  const same = task.strikes?.code === failure.code;
+  const strikes = {
+    code: failure.code,
+    count: same ? (task.strikes as { count: number }).count + 1 : 1,
+    since: same ? (task.strikes as { since: string }).since : iso(ctx.now),
+  };
+  const spanned = ctx.now - Date.parse(strikes.since) >= ctx.schedule.baseIntervalSeconds * 1000;
+  if (strikes.count >= after && spanned) {
+    return expire({ ...task, attempts: task.attempts + 1, strikes }, goneMessage, ctx);
+  }
+  const failed = failCheck(task, failure, ctx) as TrackedTask;
+  return { ...failed, strikes };
 }
 
 /** The task ends without a final upstream answer: past its max age, or the upstream no longer knows it. */
@@ -229,7 +284,7 @@ export function expire(task: TrackedTask, message: string, ctx: Context): Tracke
   const next: TrackedTask = {
     ...task,
     status: 'expired',
-    message,
+    message: bounded(message),
     nextCheckAt: null,
     finishedAt: at,
     history: withStatus(task, 'expired', task.upstreamStatus, at),
@@ -238,7 +293,39 @@ export function expire(task: TrackedTask, message: string, ctx: Context): Tracke
   return announce(task, next, ctx);
 }
 
-/** Gives a claimed task back unchecked (deadline, throttling): due again at `dueAt`, nothing else changes. */
+/** The message of a task given up on at its max age: says why, and what went wrong last. */
+export function maxAgeMessage(task: TrackedTask, maxAgeDays: number): string {
+  const last = task.lastError ? ` (last error: ${task.lastError.code}: ${task.lastError.message})` : '';
+  return `Gave up: no final status after ${maxAgeDays} days${last}`;
+}
+
+/**
+ * Tracking an `expired` task again: it goes back to `pending`, is checked afresh (the max age counts from now),
+ * and executions whose `TaskExpired` callback was not delivered yet keep waiting instead.
+ */
+export function reopen(task: TrackedTask, ctx: Context): TrackedTask | null {
+  if (task.status !== 'expired') return null;
+  const now = iso(ctx.now);
+  const tokens = waiterTokens(task);
+  const next: TrackedTask = {
+    ...task,
+    status: 'pending',
+    message: '',
+    polls: 0,
+    strikes: null,
+    lastError: null,
+    trackedAt: now,
+    nextCheckAt: iso(ctx.now + ctx.schedule.firstDelaySeconds * 1000),
+    finishedAt: null,
+    history: withStatus(task, 'pending', null, now),
+    lease: null,
+    notify: tokens.length > 0 ? { taskTokens: tokens, heartbeat: task.notify?.heartbeat ?? false } : null,
+    outbox: task.outbox.filter((e) => e.kind === 'event'),
+  };
+  return announce(task, next, ctx);
+}
+
+/** Gives a claimed task back unchecked (deadline, throttling): due again at `due`, nothing else changes. */
 export function release(task: TrackedTask, ctx: Context, due = ctx.now): TrackedTask | null {
   if (task.lease?.owner !== ctx.owner) return null;
   return isFinished(task.status) ? { ...task, lease: null } : { ...task, nextCheckAt: iso(due), lease: null };
@@ -262,29 +349,27 @@ export function claim(
 
 /**
  * Adds a waiting Step Functions execution. On a finished task its callback is queued at once (the next poll
- * delivers it); the same token twice is kept once.
+ * delivers it); the same token twice is kept once. A task keeps at most MAX_WAITERS executions: one more is
+ * refused with 409 TooManyWaiters, so no waiter is ever dropped without a word.
  */
 export function addWaiter(task: TrackedTask, notify: NotifyTarget, ctx: Context): TrackedTask | null {
-  const known = new Set([
-    ...(task.notify?.taskTokens ?? []),
-    ...task.outbox.flatMap((e) => (e.kind === 'callback' ? [e.taskToken] : [])),
-  ]);
+  const known = new Set(waiterTokens(task));
   const fresh = notify.taskTokens.filter((token) => !known.has(token));
-  if (fresh.length === 0 && (task.notify?.heartbeat ?? false) === notify.heartbeat) return null;
+  if (known.size + fresh.length > MAX_WAITERS) {
+    throw new ConflictError(
+      `Task ${task.id} already has ${known.size} waiting executions, the most one task keeps (${MAX_WAITERS}); ` +
+        'wait on an EventBridge rule for its events instead, or track again once some have been called back',
+      'TooManyWaiters',
+    );
+  }
+  const heartbeat = notify.heartbeat || (task.notify?.heartbeat ?? false);
+  if (fresh.length === 0 && (task.notify?.heartbeat ?? false) === heartbeat) return null;
   if (isFinished(task.status)) {
     if (fresh.length === 0) return null;
     const idBase = `${task.id}.v${task.version + 1}`;
-    return {
-      ...task,
-      outbox: [...task.outbox, ...callbacksFor(task, fresh, idBase)],
-      outboxDueAt: iso(ctx.now),
-    };
+    return { ...task, outbox: [...task.outbox, ...callbacks(fresh, idBase, iso(ctx.now))] };
   }
-  const taskTokens = [...(task.notify?.taskTokens ?? []), ...fresh].slice(-MAX_WAITERS);
-  return {
-    ...task,
-    notify: { taskTokens, heartbeat: notify.heartbeat || (task.notify?.heartbeat ?? false) },
-  };
+  return { ...task, notify: { taskTokens: [...(task.notify?.taskTokens ?? []), ...fresh], heartbeat } };
 }
 
 /** Drops waiters whose tokens Step Functions no longer accepts (found out by a heartbeat). */
@@ -294,20 +379,51 @@ export function dropWaiters(task: TrackedTask, tokens: string[]): TrackedTask | 
   return { ...task, notify: taskTokens.length > 0 ? { ...task.notify, taskTokens } : null };
 }
 
+/** What one delivery attempt of an outbox entry came to. */
+export type Delivery =
+  | { outcome: 'done' }
+  | { outcome: 'retry'; reason: string }
+  | { outcome: 'dead'; code: string; reason: string };
+
 /**
- * After a delivery attempt: removes the entries that are done (delivered, or dropped for good), counts an
- * attempt on the others and schedules the next sweep with backoff. Clears the caller's lease.
+ * After a delivery attempt: removes the entries that are done, moves those that can never succeed (or that
+ * failed OUTBOX_MAX_ATTEMPTS times) to `undelivered` with their reason, and schedules each other attempted entry
+ * on its own backoff, so one stuck entry never delays the others. Clears the caller's lease.
  */
-export function settleOutbox(task: TrackedTask, tried: Set<string>, done: Set<string>, ctx: Context) {
-  const outbox = task.outbox
-    .filter((entry) => !done.has(entry.id))
-    .map((entry) => (tried.has(entry.id) ? { ...entry, attempts: entry.attempts + 1 } : entry));
-  const attempts = Math.max(0, ...outbox.map((e) => e.attempts));
-  const retryIn = Math.min(OUTBOX_MAX_RETRY_MS, 30_000 * 2 ** Math.max(0, attempts - 1));
+export function settleOutbox(task: TrackedTask, results: Map<string, Delivery>, ctx: Context) {
+  const outbox: OutboxEntry[] = [];
+  const dead: DeadLetter[] = [];
+  for (const entry of task.outbox) {
+    const result = results.get(entry.id);
+    if (!result) {
+      outbox.push(entry);
+      continue;
+    }
+    if (result.outcome === 'done') continue;
+    const attempts = entry.attempts + 1;
+    const letter = (code: string, reason: string): DeadLetter => ({
+      id: entry.id,
+      kind: entry.kind,
+      ...(entry.kind === 'event' ? { detailType: entry.detailType } : {}),
+      code,
+      reason: bounded(reason, 1024),
+      attempts,
+      at: iso(ctx.now),
+    });
+    if (result.outcome === 'dead') dead.push(letter(result.code, result.reason));
+    else if (attempts >= OUTBOX_MAX_ATTEMPTS)
+      dead.push(letter('GaveUp', `Gave up after ${attempts} attempts; last: ${result.reason}`));
+    else
+      outbox.push({
+        ...entry,
+        attempts,
+        nextAttemptAt: iso(ctx.now + backoffMs(OUTBOX_RETRY, attempts - 1)),
+      });
+  }
   return {
     ...task,
     outbox,
-    outboxDueAt: outbox.length > 0 ? iso(ctx.now + retryIn) : null,
+    undelivered: [...task.undelivered, ...dead].slice(-UNDELIVERED_LIMIT),
     lease: leaseAfter(task, ctx),
   };
 }

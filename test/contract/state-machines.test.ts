@@ -3,7 +3,7 @@ import addFormats from 'ajv-formats';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as errors from '../../lib/errors';
-import { CALLBACK_ERRORS } from '../../lib/tracking/transitions';
+import { CALLBACK_ERRORS } from '../../lib/handover/payloads';
 
 /**
  * The example state machines must keep working against what the functions really do: every state reachable and

@@ -114,7 +114,7 @@ describe('hand-over from the poller', () => {
     expect(callback?.body.taskToken).toBe(TOKEN);
     expect(JSON.parse(callback?.body.output as string)).toMatchObject({ id: task.id, status: 'succeeded' });
     const stored = await get(task.id);
-    expect(stored).toMatchObject({ outbox: [], outboxDueAt: null, notify: null });
+    expect(stored).toMatchObject({ outbox: [], undelivered: [], notify: null });
     expect(log.text()).not.toContain(TOKEN);
   });
 
@@ -127,6 +127,8 @@ describe('hand-over from the poller', () => {
       taskTokens: ['tok-gone'],
       heartbeat: false,
     });
+    await run();
+    clock.advance(60_000); // an unknown task is given up on its second answer, an interval later
     await run();
     const failures = calls('AWSStepFunctions.SendTaskFailure').map((r) => r.body);
     expect(failures).toEqual(
@@ -206,9 +208,17 @@ describe('hand-over from the poller', () => {
       request.target.startsWith('AWSStepFunctions')
         ? { status: 400, body: { __type: 'TaskTimedOut', message: 'timed out' } }
         : acceptAll(request);
-    expect(await run()).toMatchObject({ notified: 3 });
-    expect((await get(task.id)).outbox).toEqual([]);
-    expect(log.text()).toContain('no longer accepts this task token');
+    expect(await run()).toMatchObject({ notified: 2, deadLettered: 1 });
+    const stored = await get(task.id);
+    expect(stored.outbox).toEqual([]);
+    expect(stored.undelivered).toEqual([
+      expect.objectContaining({
+        kind: 'callback',
+        code: 'TaskTimedOut',
+        reason: expect.stringContaining('timed out'),
+      }),
+    ]);
+    expect(log.text()).toContain('the execution no longer waits');
     expect(log.text()).not.toContain('tok-dead');
   });
 
@@ -271,7 +281,9 @@ describe('tracking with a task token', () => {
     for (const notify of [
       { taskToken: '' },
       { taskToken: 'a b' },
-      { taskToken: 'x'.repeat(1025) },
+      { taskToken: 'x'.repeat(2049) },
+      { taskToken: 12345 },
+      { taskToken: ['tok'] },
       'tok',
       { taskToken: 't', heartbeat: 'yes' },
     ]) {

@@ -1,25 +1,16 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { AwsNotifier, EVENT_SOURCE, tokenFingerprint } from '../../lib/handover/notifier';
-import type { CallbackEntry, EventEntry } from '../../lib/tracking/model';
-import { captureAws, fakeAwsConfig, type AwsCapture, type AwsResponder } from '../helpers/aws-capture';
+import { AwsNotifier, tokenFingerprint } from '../../lib/handover/notifier';
+import { EVENT_SOURCE, type CallbackPayload, type PreparedEvent } from '../../lib/handover/payloads';
+import { acceptAll, captureAws, fakeAwsConfig, type AwsCapture } from '../helpers/aws-capture';
 import { captureLog } from '../helpers/log';
 
 let aws: AwsCapture;
 let log: ReturnType<typeof captureLog>;
 let notifier: AwsNotifier;
-const accept: AwsResponder = ({ target, body }) =>
-  target === 'AWSEvents.PutEvents'
-    ? {
-        body: {
-          FailedEntryCount: 0,
-          Entries: (body.Entries as unknown[]).map((_, n) => ({ EventId: `evt-${n}` })),
-        },
-      }
-    : { body: {} };
 
 beforeEach(async () => {
-  aws = await captureAws(accept);
+  aws = await captureAws(acceptAll);
   log = captureLog();
   notifier = new AwsNotifier({
     eventBridge: () => new EventBridgeClient(fakeAwsConfig(aws.endpoint)),
@@ -30,13 +21,19 @@ beforeEach(async () => {
 });
 afterEach(() => aws.close());
 
-const event = (n: number): EventEntry => ({
+const event = (n: number, detail: Record<string, unknown> = {}): PreparedEvent => ({
   id: `lke_x.v${n}.changed`,
-  kind: 'event',
   detailType: 'Task Status Changed',
-  detail: { id: 'lke_x', provider: 'lke', taskId: '8', status: 'running' },
-  at: '2026-11-25T10:00:00.000Z',
-  attempts: 0,
+  detail: JSON.stringify({
+    eventId: `lke_x.v${n}.changed`,
+    id: 'lke_x',
+    provider: 'lke',
+    taskId: '8',
+    status: 'running',
+    ...detail,
+  }),
+  time: new Date('2026-11-25T10:00:00.000Z'),
+  resultOmitted: false,
 });
 const putEvents = () => aws.requests.filter((r) => r.target === 'AWSEvents.PutEvents');
 const sentIds = () =>
@@ -45,11 +42,13 @@ const sentIds = () =>
       (e) => (JSON.parse(e.Detail) as { eventId: string }).eventId,
     ),
   );
+const outcomes = (results: Map<string, { outcome: string }>) =>
+  Object.fromEntries([...results].map(([id, r]) => [id, r.outcome]));
 
-describe('AwsNotifier → EventBridge (real SDK, loopback endpoint)', () => {
-  it('sends PutEvents with our source, detail type, bus and the record plus a stable event id', async () => {
-    const accepted = await notifier.publish([event(1)]);
-    expect([...accepted]).toEqual(['lke_x.v1.changed']);
+describe('AwsNotifier → EventBridge (real SDK, loopback endpoint enforcing AWS limits)', () => {
+  it('sends PutEvents with our source, detail type, bus and the prepared detail', async () => {
+    const results = await notifier.publish([event(1)]);
+    expect(outcomes(results)).toEqual({ 'lke_x.v1.changed': 'done' });
     const [entry] = putEvents()[0]!.body.Entries as Record<string, unknown>[];
     expect(entry).toMatchObject({
       Source: EVENT_SOURCE,
@@ -70,7 +69,15 @@ describe('AwsNotifier → EventBridge (real SDK, loopback endpoint)', () => {
     expect(putEvents().map((r) => (r.body.Entries as unknown[]).length)).toEqual([10, 10, 3]);
   });
 
-  it('re-sends only the entries PutEvents reports as failed', async () => {
+  it('sends at most 256 KB per request, so AWS accepts every request', async () => {
+    const big = 'x'.repeat(100 * 1024);
+    const results = await notifier.publish([1, 2, 3, 4, 5].map((n) => event(n, { result: { big } })));
+    expect(Object.values(outcomes(results))).toEqual(['done', 'done', 'done', 'done', 'done']);
+    expect(putEvents().map((r) => (r.body.Entries as unknown[]).length)).toEqual([2, 2, 1]);
+    expect(putEvents().filter((r) => r.refused)).toEqual([]);
+  });
+
+  it('re-sends only the entries PutEvents reports as failed for a transient reason', async () => {
     let calls = 0;
     aws.respond = ({ body }) => {
       const entries = body.Entries as unknown[];
@@ -86,8 +93,8 @@ describe('AwsNotifier → EventBridge (real SDK, loopback endpoint)', () => {
         },
       };
     };
-    const accepted = await notifier.publish([event(1), event(2), event(3)]);
-    expect(accepted.size).toBe(3);
+    const results = await notifier.publish([event(1), event(2), event(3)]);
+    expect(Object.values(outcomes(results))).toEqual(['done', 'done', 'done']);
     expect(sentIds()).toEqual([
       'lke_x.v1.changed',
       'lke_x.v2.changed',
@@ -96,69 +103,107 @@ describe('AwsNotifier → EventBridge (real SDK, loopback endpoint)', () => {
     ]);
   });
 
-  it('keeps what a failing endpoint never accepted, and reports only what was accepted', async () => {
+  it('calls an entry AWS refuses for good dead, with the reason, and does not re-send it', async () => {
+    aws.respond = ({ body }) => ({
+      body: {
+        FailedEntryCount: 1,
+        Entries: (body.Entries as unknown[]).map((_, n) =>
+          n === 0
+            ? { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' }
+            : { EventId: 'ok' },
+        ),
+      },
+    });
+    const results = await notifier.publish([event(1), event(2)]);
+    expect(results.get('lke_x.v1.changed')).toEqual({
+      outcome: 'dead',
+      code: 'MalformedDetail',
+      reason: expect.stringContaining('Detail is malformed'),
+    });
+    expect(putEvents()).toHaveLength(1);
+  });
+
+  it('leaves what a failing endpoint never accepted for a later try, with the reason', async () => {
     aws.respond = () => ({ status: 500, body: { __type: 'InternalException', message: 'down' } });
-    expect((await notifier.publish([event(1)])).size).toBe(0);
+    const results = await notifier.publish([event(1)]);
+    expect(results.get('lke_x.v1.changed')).toEqual({
+      outcome: 'retry',
+      reason: expect.stringContaining('InternalException'),
+    });
     expect(putEvents()).toHaveLength(3); // three rounds, then left for the sweep
-    expect(log.text()).toContain('events left in the outbox');
   });
 });
 
 describe('AwsNotifier → Step Functions callbacks', () => {
-  const success: CallbackEntry = {
-    id: 'lke_x.v3.cb0',
-    kind: 'callback',
-    taskToken: 'AQCEAAAAKgAAAAMAAAAAAAAAAeToken+/=',
-    outcome: 'success',
-    output: { id: 'lke_x', provider: 'lke', taskId: '8', status: 'succeeded' },
-    attempts: 0,
+  const token = 'AQCEAAAAKgAAAAMAAAAAAAAAAeToken+/=';
+  const success: CallbackPayload = {
+    kind: 'success',
+    output: JSON.stringify({ id: 'lke_x', provider: 'lke', taskId: '8', status: 'succeeded' }),
+    resultOmitted: false,
   };
-  const failure: CallbackEntry = {
-    id: 'lke_x.v3.cb1',
-    kind: 'callback',
-    taskToken: 'AQCEtoken-two',
-    outcome: 'failure',
+  const failure: CallbackPayload = {
+    kind: 'failure',
     error: 'TaskFailed',
     cause: 'LKE task 8 (tracking id lke_x) failed: bad file',
-    attempts: 0,
   };
 
   it('calls SendTaskSuccess with the record as output', async () => {
-    expect(await notifier.callback(success)).toBe('delivered');
+    expect(await notifier.callback(token, success)).toEqual({ outcome: 'done' });
     expect(aws.requests[0]).toMatchObject({
       target: 'AWSStepFunctions.SendTaskSuccess',
-      body: { taskToken: success.taskToken, output: JSON.stringify(success.output) },
+      body: { taskToken: token, output: success.kind === 'success' ? success.output : '' },
     });
   });
 
   it('calls SendTaskFailure with the error name and cause', async () => {
-    expect(await notifier.callback(failure)).toBe('delivered');
+    expect(await notifier.callback('AQCEtoken-two', failure)).toEqual({ outcome: 'done' });
     expect(aws.requests[0]).toMatchObject({
       target: 'AWSStepFunctions.SendTaskFailure',
-      body: { taskToken: failure.taskToken, error: 'TaskFailed', cause: failure.cause },
+      body: {
+        taskToken: 'AQCEtoken-two',
+        error: 'TaskFailed',
+        cause: 'LKE task 8 (tracking id lke_x) failed: bad file',
+      },
     });
   });
 
-  it.each(['TaskDoesNotExist', 'InvalidToken', 'TaskTimedOut'])(
-    'drops a token Step Functions answers %s for, logging only its fingerprint',
+  it.each(['TaskDoesNotExist', 'InvalidToken', 'TaskTimedOut', 'InvalidOutput'])(
+    'calls a callback Step Functions answers %s for dead, never logging the token',
     async (type) => {
       aws.respond = () => ({ status: 400, body: { __type: type, message: 'no' } });
-      expect(await notifier.callback(success)).toBe('dropped');
-      expect(log.text()).toContain(tokenFingerprint(success.taskToken));
-      expect(log.text()).not.toContain(success.taskToken);
+      expect(await notifier.callback(token, success)).toEqual({
+        outcome: 'dead',
+        code: type,
+        reason: expect.stringContaining(type),
+      });
+      expect(log.text()).not.toContain(token);
     },
   );
 
-  it('asks to retry on throttling or a server error', async () => {
+  it('a payload AWS would refuse is refused by the capture endpoint too (and is dead, not retried)', async () => {
+    const tooBig: CallbackPayload = {
+      kind: 'success',
+      output: JSON.stringify({ x: 'y'.repeat(300_000) }),
+      resultOmitted: false,
+    };
+    expect(await notifier.callback(token, tooBig)).toMatchObject({
+      outcome: 'dead',
+      code: 'ValidationException',
+    });
+    expect(aws.requests[0]?.refused).toBe('ValidationException');
+  });
+
+  it('asks to retry on throttling or a server error, logging only the token fingerprint', async () => {
     aws.respond = () => ({ status: 400, body: { __type: 'ThrottlingException', message: 'slow' } });
-    expect(await notifier.callback(failure)).toBe('retry');
+    expect(await notifier.callback(token, failure)).toMatchObject({ outcome: 'retry' });
     aws.respond = () => ({ status: 500, body: { __type: 'ServiceUnavailable', message: 'down' } });
-    expect(await notifier.heartbeat(failure.taskToken)).toBe('retry');
-    expect(log.text()).not.toContain(failure.taskToken);
+    expect(await notifier.heartbeat(token)).toMatchObject({ outcome: 'retry' });
+    expect(log.text()).toContain(tokenFingerprint(token));
+    expect(log.text()).not.toContain(token);
   });
 
   it('sends heartbeats', async () => {
-    expect(await notifier.heartbeat('tok-h')).toBe('delivered');
+    expect(await notifier.heartbeat('tok-h')).toEqual({ outcome: 'done' });
     expect(aws.requests[0]).toMatchObject({
       target: 'AWSStepFunctions.SendTaskHeartbeat',
       body: { taskToken: 'tok-h' },

@@ -1,15 +1,19 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AWS_LIMITS, putEventsEntrySize } from '../../lib/handover/payloads';
 
 /**
  * A loopback stand-in for an AWS JSON-protocol service (SSM, EventBridge, Step Functions): the real AWS SDK
- * v3 sends its real requests here, we keep each one and answer with what the test scripts.
+ * v3 sends its real requests here, we keep each one and answer with what the test scripts, after refusing what
+ * AWS itself would refuse (see `awsRefusal`), so a test fails where AWS would.
  */
 export interface CapturedRequest {
   /** The X-Amz-Target header, e.g. `AmazonSSM.GetParameter`. */
   target: string;
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
+  /** Set when the endpoint refused the request as AWS would (its error type). */
+  refused?: string;
 }
 
 export interface AwsAnswer {
@@ -33,6 +37,74 @@ export const fakeAwsConfig = (endpoint: string) => ({
   maxAttempts: 1,
 });
 
+const invalid = (message: string): AwsAnswer => ({
+  status: 400,
+  body: { __type: 'ValidationException', message },
+});
+const length = (value: unknown) => (typeof value === 'string' ? value.length : 0);
+
+/**
+ * What AWS refuses before doing anything (API references of PutEvents, SendTaskSuccess/Failure/Heartbeat):
+ * PutEvents with 0 or more than 10 entries or more than 256 KB (entries sized as EventBridge documents);
+ * a task token of 0 or more than 2048 characters; an output over 256 KB (UTF-8) or not JSON; an error name
+ * over 256 characters; a cause over 32,768.
+ */
+export function awsRefusal(request: CapturedRequest): AwsAnswer | undefined {
+  const { body } = request;
+  if (request.target === 'AWSEvents.PutEvents') {
+    const entries = (body.Entries ?? []) as Record<string, unknown>[];
+    if (entries.length < 1 || entries.length > AWS_LIMITS.putEventsEntries) {
+      return invalid(
+        `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10`,
+      );
+    }
+    const total = entries.reduce(
+      (sum, e) => sum + putEventsEntrySize(e as Parameters<typeof putEventsEntrySize>[0]),
+      0,
+    );
+    if (total > AWS_LIMITS.putEventsBytes)
+      return invalid('Total size of the entries in the request is over the limit.');
+    return undefined;
+  }
+  if (request.target.startsWith('AWSStepFunctions.SendTask')) {
+    const token = length(body.taskToken);
+    if (token < 1 || token > AWS_LIMITS.taskTokenChars) {
+      return invalid(
+        `Value at 'taskToken' failed to satisfy constraint: Member must have length between 1 and 2048`,
+      );
+    }
+    if (request.target === 'AWSStepFunctions.SendTaskSuccess') {
+      const output = String(body.output ?? '');
+      if (Buffer.byteLength(output) > AWS_LIMITS.taskOutputBytes) {
+        return invalid(
+          `Value at 'output' failed to satisfy constraint: Member must have length less than or equal to 262144`,
+        );
+      }
+      try {
+        JSON.parse(output);
+      } catch {
+        return {
+          status: 400,
+          body: { __type: 'InvalidOutput', message: 'The provided JSON output data is invalid' },
+        };
+      }
+    }
+    if (request.target === 'AWSStepFunctions.SendTaskFailure') {
+      if (length(body.error) > AWS_LIMITS.taskErrorChars) {
+        return invalid(
+          `Value at 'error' failed to satisfy constraint: Member must have length less than or equal to 256`,
+        );
+      }
+      if (length(body.cause) > AWS_LIMITS.taskCauseChars) {
+        return invalid(
+          `Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to 32768`,
+        );
+      }
+    }
+  }
+  return undefined;
+}
+
 export async function captureAws(respond: AwsResponder): Promise<AwsCapture> {
   const capture: AwsCapture = { endpoint: '', requests: [], respond, close: async () => undefined };
   const server = createServer((req, res) => {
@@ -47,7 +119,9 @@ export async function captureAws(respond: AwsResponder): Promise<AwsCapture> {
       };
       capture.requests.push(request);
       try {
-        const answer = await capture.respond(request);
+        const refusal = awsRefusal(request);
+        if (refusal) request.refused = (refusal.body as { __type: string }).__type;
+        const answer = refusal ?? (await capture.respond(request));
         res.writeHead(answer.status ?? 200, { 'content-type': 'application/x-amz-json-1.1' });
         res.end(JSON.stringify(answer.body));
       } catch {
@@ -64,3 +138,14 @@ export async function captureAws(respond: AwsResponder): Promise<AwsCapture> {
     });
   return capture;
 }
+
+/** Answers every call as AWS does when all is well (PutEvents: an EventId per entry). */
+export const acceptAll: AwsResponder = ({ target, body }) =>
+  target === 'AWSEvents.PutEvents'
+    ? {
+        body: {
+          FailedEntryCount: 0,
+          Entries: (body.Entries as unknown[]).map((_, n) => ({ EventId: `evt-${n}` })),
+        },
+      }
+    : { body: {} };

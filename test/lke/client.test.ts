@@ -170,10 +170,18 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
     ['a JSON body without Response', '{"Data":{}}'],
     ['a Status that is not a string', '{"Response":{"Status":7,"RequestId":"r"}}'],
     ['a malformed Params', '{"Response":{"Status":"SUCCESS","Params":"x","RequestId":"r"}}'],
-  ])('rejects %s as a bad upstream response, without retrying', async (_, body) => {
+    ['an empty body', ''],
+    ['a truncated body', '{"Response":{"Status":"SUC'],
+  ])('retries %s, and reports a bad upstream response when it persists', async (_, body) => {
     sandbox.lke.inject({ kind: 'raw', status: 200, body }, 5);
     await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).rejects.toBeInstanceOf(UpstreamBadResponseError);
-    expect(sandbox.lke.requestCount).toBe(1);
+    expect(sandbox.lke.requestCount).toBe(4); // UPSTREAM_MAX_ATTEMPTS
+  });
+
+  it('reads a good answer after one unreadable one (a network fault, not a verdict)', async () => {
+    sandbox.lke.inject({ kind: 'raw', status: 200, body: '{"Response":{"Sta' }, 1);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
+    expect(sandbox.lke.requestCount).toBe(2);
   });
 
   it('reports a refused connection as unavailable after retrying', async () => {

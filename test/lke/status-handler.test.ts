@@ -120,13 +120,13 @@ describe('lkeStatus over HTTP', () => {
   });
 
   it('answers 502 for a malformed upstream body', async () => {
-    sandbox.lke.inject({ kind: 'raw', status: 200, body: '<html>' });
+    sandbox.lke.inject({ kind: 'raw', status: 200, body: '<html>' }, 4); // every attempt
     const response = await get('8', { botBizId: SEED.botBizId, taskType: SEED.taskType });
     expect(response.statusCode).toBe(502);
     expect(body(response).error.code).toBe('UpstreamBadResponse');
   });
 
-  it('answers 500 JSON, not a stack, for an unexpected error', async () => {
+  it('answers 500 JSON, not a stack, for an unexpected error; the log has what happened and where', async () => {
     handler = lkeStatus({
       lke: () => {
         throw new TypeError('boom at /var/task/index.js:1');
@@ -139,7 +139,14 @@ describe('lkeStatus over HTTP', () => {
       code: 'InternalError',
       message: expect.stringContaining('logs of request'),
     });
-    expect(log.text()).not.toContain('/var/task');
+    expect(JSON.stringify(body(response))).not.toContain('boom');
+    const line = log.entries.find((e) => e.message === 'lkeStatus failed');
+    expect(line?.extra).toMatchObject({
+      code: 'InternalError',
+      errorName: 'TypeError',
+      error: 'boom at /var/task/index.js:1',
+      where: expect.stringContaining('status-handler.test.ts'),
+    });
   });
 });
 
@@ -162,8 +169,9 @@ describe('lkeStatus invoked directly', () => {
   it('throws an error named by its code for bad input, with no upstream call and no stack', async () => {
     const error = (await handler({ taskId: '8' }, lambdaContext()).catch((e: unknown) => e)) as Error;
     expect(error.name).toBe('InvalidParameter');
-    expect(error.message).toBe('taskType is required');
-    expect(error.stack).toBe('InvalidParameter: taskType is required');
+    // Every missing field at once, and the code first (serverless-offline reports errorType "Error").
+    expect(error.message).toBe('InvalidParameter: taskType is required; botBizId is required');
+    expect(error.stack).toBe('InvalidParameter: taskType is required; botBizId is required');
     expect(sandbox.lke.requestCount).toBe(0);
   });
 

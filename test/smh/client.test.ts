@@ -278,10 +278,21 @@ describe('SmhClient errors', () => {
     ['a body that is not JSON', 'not json'],
     ['an object instead of an array', '{"taskId":1}'],
     ['items without a status', '[{"taskId":1}]'],
-  ])('rejects %s as a bad upstream response', async (_, body) => {
-    sandbox.smh.inject({ kind: 'raw', status: 200, body }, 3);
+    ['an empty body', ''],
+    ['a truncated body', '[{"taskId":1,"sta'],
+  ])('retries %s, and reports a bad upstream response when it persists', async (_, body) => {
+    sandbox.smh.inject({ kind: 'raw', status: 200, body }, 5);
     await expect(smhClientFor(sandbox).queryTasks(q)).rejects.toBeInstanceOf(UpstreamBadResponseError);
-    expect(sandbox.smh.taskRequests).toBe(1);
+    expect(sandbox.smh.taskRequests).toBe(4); // UPSTREAM_MAX_ATTEMPTS
+  });
+
+  it('reads a good answer after one unreadable one, instead of calling every id unknown', async () => {
+    setTasks(sandbox, [{ taskId: '1', status: 202 }]);
+    sandbox.smh.inject({ kind: 'raw', status: 200, body: '' }, 1);
+    await expect(smhClientFor(sandbox).queryTasks(q)).resolves.toMatchObject({
+      tasks: [{ taskId: '1', status: 'running' }],
+      notFound: [],
+    });
   });
 
   it('reports a refused connection as unavailable', async () => {

@@ -165,7 +165,7 @@ describe('smhStatus invoked directly', () => {
     });
     await expect(handler({ libraryId: LIB, taskIds: [] }, lambdaContext())).rejects.toMatchObject({
       name: 'InvalidParameter',
-      message: 'taskIds must not be empty',
+      message: 'InvalidParameter: taskIds must not be empty',
     });
     expect(sandbox.smh.requestCount).toBe(2);
   });

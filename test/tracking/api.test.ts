@@ -212,6 +212,7 @@ describe('tracking API', () => {
       claimed: 1,
       checked: 1,
       changed: 1,
+      deadLettered: 0,
       finished: 1,
       failed: 0,
       rescheduled: 0,

@@ -139,10 +139,87 @@ describe('poll (LKE)', () => {
     expect(sandbox.lke.requestCount).toBe(0);
   });
 
-  it('expires a task LKE does not know', async () => {
+  it('expires a task LKE does not know, after two answers a check interval apart', async () => {
     const { task } = await track(store, lkeIdentity({ botBizId: '1', taskType: 'T', taskId: '404' }));
+    expect(await run(lke())).toMatchObject({ checked: 1, finished: 0, rescheduled: 1 });
+    expect(await get(task.id)).toMatchObject({
+      status: 'pending',
+      strikes: { code: 'TaskNotFound', count: 1 },
+      lastError: { code: 'TaskNotFound' },
+    });
+    clock.advance(60_000);
     expect(await run(lke())).toMatchObject({ checked: 1, finished: 1 });
     expect(await get(task.id)).toMatchObject({ status: 'expired', message: 'LKE does not know this task' });
+  });
+
+  it('does not expire a task whose one refusal was followed by a status', async () => {
+    const identity = lkeTask('405', 'RUNNING');
+    const { task } = await track(store, identity);
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '405',
+      status: null,
+      failWith: 'ResourceNotFound',
+    });
+    await run(lke());
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '405',
+      status: 'RUNNING',
+    });
+    clock.advance(60_000);
+    await run(lke());
+    expect(await get(task.id)).toMatchObject({ status: 'running', strikes: null, lastError: null });
+  });
+
+  it('gives a task up when LKE keeps refusing it with the same non-transient error (not after 30 days)', async () => {
+    const { task } = await track(store, lkeTask('406'));
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '406',
+      status: null,
+      failWith: 'FailedOperation',
+    });
+    for (let i = 0; i < 2; i++) {
+      await run(lke());
+      expect((await get(task.id)).status).toBe('pending');
+      clock.set(Date.parse((await get(task.id)).nextCheckAt as string));
+    }
+    await run(lke());
+    expect(await get(task.id)).toMatchObject({
+      status: 'expired',
+      message: expect.stringMatching(
+        /^Gave up: LKE keeps refusing this task: UpstreamError: LKE FailedOperation/,
+      ),
+    });
+  });
+
+  it('never gives a task up for errors that say nothing about it (auth, outages): only at max age, naming the last one', async () => {
+    store = storeFor(dynamo, clock, { POLL_MAX_AGE_DAYS: '1' });
+    const { task } = await track(store, lkeTask('407'));
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '407',
+      status: null,
+      failWith: 'AuthFailure.SignatureExpire',
+    });
+    for (let i = 0; i < 5; i++) {
+      await run(lke());
+      clock.set(Date.parse((await get(task.id)).nextCheckAt as string));
+    }
+    expect((await get(task.id)).status).toBe('pending');
+    clock.advance(86_400_000);
+    await run(lke());
+    expect(await get(task.id)).toMatchObject({
+      status: 'expired',
+      message: expect.stringMatching(
+        /^Gave up: no final status after 1 days \(last error: UpstreamAuthFailure: .*clock differs from Tencent's/,
+      ),
+    });
   });
 
   it('never fails the batch for one task: upstream errors and damaged records are counted and retried', async () => {
@@ -161,7 +238,7 @@ describe('poll (LKE)', () => {
     for (const { task } of good) expect((await get(task.id)).status).toBe('succeeded');
     expect(await get(rejected.task.id)).toMatchObject({
       status: 'pending',
-      errors: 1,
+      strikes: { code: 'UpstreamError', count: 1 },
       lastError: { code: 'UpstreamError', message: expect.stringContaining('FailedOperation') },
     });
     expect(await get(damaged.task.id)).toMatchObject({
@@ -179,7 +256,7 @@ describe('poll (LKE)', () => {
     const summary = await run(lke(), store, { deadlineMs: 14_000 });
     expect(summary).toMatchObject({ claimed: 2, throttled: 2, failed: 0, finished: 0 });
     for (const { task } of tracked) {
-      expect(await get(task.id)).toMatchObject({ status: 'pending', attempts: 0, errors: 0, lease: null });
+      expect(await get(task.id)).toMatchObject({ status: 'pending', attempts: 0, polls: 0, lease: null });
     }
     clock.advance(5_000);
     expect(await run(lke())).toMatchObject({ claimed: 2, finished: 2, throttled: 0 });
@@ -205,7 +282,7 @@ describe('poll (LKE)', () => {
     const tracked = await Promise.all(
       Array.from({ length: 10 }, (_, i) => track(store, lkeTask(`50${i}`, 'SUCCESS'))),
     );
-    const hang: Checker = { provider: 'lke', check: () => new Promise(() => undefined) };
+    const hang: Checker = { provider: 'lke', goneMessage: 'gone', check: () => new Promise(() => undefined) };
     void poll({ store, checker: hang, owner: 'doomed' }, { deadline: clock.now() + 60_000 }); // never completes
     await new Promise((resolve) => setTimeout(resolve, 300)); // it has claimed the batch and "died"
     expect(await run(lke())).toMatchObject({ claimed: 0 }); // leased to the dead poller
@@ -236,22 +313,67 @@ describe('poll (LKE)', () => {
 });
 
 describe('poll (SMH)', () => {
-  it('checks tasks in one batched query per library and expires what SMH forgot', async () => {
+  it('checks tasks in one batched query per library and expires what SMH forgot (twice, an interval apart)', async () => {
     sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '1', status: 202 });
     sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '2', status: 200, result: { path: ['a'] } });
     const ids = [];
     for (const taskId of ['1', '2', '3'])
       ids.push((await track(store, smhIdentity({ libraryId: LIB, spaceId: '-' }, taskId))).task.id);
     const summary = await run(smh());
-    expect(summary).toMatchObject({ claimed: 3, checked: 3, finished: 2, rescheduled: 1, failed: 0 });
+    expect(summary).toMatchObject({ claimed: 3, checked: 3, finished: 1, rescheduled: 2, failed: 0 });
     expect(sandbox.smh.taskRequests).toBe(1);
     expect(sandbox.smh.taskRequestLog[0]?.ids.sort()).toEqual(['1', '2', '3']);
     expect(await get(ids[0]!)).toMatchObject({ status: 'running', upstreamStatus: 202 });
     expect(await get(ids[1]!)).toMatchObject({ status: 'succeeded', result: { path: ['a'] } });
     expect(await get(ids[2]!)).toMatchObject({
+      status: 'pending',
+      strikes: { code: 'TaskNotFound', count: 1 },
+    });
+    clock.advance(60_000);
+    expect(await run(smh())).toMatchObject({ claimed: 2, finished: 1 });
+    expect(await get(ids[2]!)).toMatchObject({
       status: 'expired',
       message: expect.stringMatching(/no longer knows/),
     });
+  });
+
+  it('does not expire a task SMH left out once (a glitch), and can track an expired task again', async () => {
+    const { task } = await track(store, smhIdentity({ libraryId: LIB, spaceId: '-' }, '9'));
+    await run(smh()); // SMH does not know 9 yet: one strike
+    sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '9', status: 202 });
+    clock.advance(60_000);
+    await run(smh());
+    expect(await get(task.id)).toMatchObject({ status: 'running', strikes: null });
+
+    // Gone for real (twice), then back: tracking it again checks it again.
+    const monthAgo = Date.now() - 31 * 86_400_000;
+    sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '9', status: 500, finishedAt: monthAgo });
+    for (let i = 0; i < 2; i++) {
+      clock.set(Date.parse((await get(task.id)).nextCheckAt as string));
+      await run(smh());
+    }
+    expect((await get(task.id)).status).toBe('expired');
+    sandbox.smh.setTask({
+      libraryId: LIB,
+      spaceId: '-',
+      taskId: '9',
+      status: 200,
+      result: [{ status: 200, path: ['x'] }],
+    });
+    const again = await track(store, smhIdentity({ libraryId: LIB, spaceId: '-' }, '9'));
+    expect(again).toMatchObject({
+      created: false,
+      task: { status: 'pending', nextCheckAt: expect.any(String) },
+    });
+    await run(smh());
+    expect(await get(task.id)).toMatchObject({ status: 'succeeded', result: [{ status: 200, path: ['x'] }] });
+    expect((await get(task.id)).history.map((h) => h.status)).toEqual([
+      'pending',
+      'running',
+      'expired',
+      'pending',
+      'succeeded',
+    ]);
   });
 
   it('counts an unconfigured library as a failed check, without failing the others', async () => {

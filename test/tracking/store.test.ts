@@ -85,7 +85,12 @@ describe('TaskStore', () => {
     // Finished, but its notifications are owed: it stays in the index until they are delivered.
     expect(await rawItem(task.id)).toMatchObject({ dueAt: clock.now(), expiresAt: expect.any(Number) });
     const sink = new FileNotifier(join(mkdtempSync(join(tmpdir(), 'ttt-store-')), 'n.jsonl'));
-    expect(await deliverOutbox(store, sink, done!.task)).toEqual({ done: 2, remaining: 0 });
+    expect(await deliverOutbox(store, sink, done!.task)).toEqual({
+      delivered: 2,
+      deadLettered: 0,
+      remaining: 0,
+      settled: true,
+    });
     const item = await rawItem(task.id);
     expect(item).not.toHaveProperty('dueShard');
     expect(item).not.toHaveProperty('dueAt');

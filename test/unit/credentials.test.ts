@@ -94,8 +94,8 @@ describe('SMH library secrets', () => {
     const provider = librarySecretProvider({ SMH_LIBRARY_SECRETS: '{"liba":"sa","libb":"sb"}' }, () =>
       store(),
     );
-    await expect(provider('liba')).resolves.toBe('sa');
-    await expect(provider('libb')).resolves.toBe('sb');
+    await expect(provider('liba')).resolves.toEqual({ secret: 'sa' });
+    await expect(provider('libb')).resolves.toEqual({ secret: 'sb' });
     expect(ssm.requests).toHaveLength(0);
   });
 
@@ -107,8 +107,8 @@ describe('SMH library secrets', () => {
       { SMH_SECRET_PARAMETER_PREFIX: '/ttt/prod/smh/libraries/' },
       () => secrets,
     );
-    await expect(provider('liba')).resolves.toBe('secret-a');
-    await expect(provider('libb')).resolves.toBe('secret-b');
+    await expect(provider('liba')).resolves.toEqual({ secret: 'secret-a' });
+    await expect(provider('libb')).resolves.toEqual({ secret: 'secret-b' });
     await provider('liba');
     expect(ssm.requests.map((r) => r.body)).toEqual([
       { Name: '/ttt/prod/smh/libraries/liba', WithDecryption: true },

@@ -1,17 +1,18 @@
 import { DeadlineExceededError, UpstreamThrottledError, ValidationError } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
-import { backoffDelay, withRetry, type RetryPolicy } from '../../lib/retry';
+import { backoffMs } from '../../lib/backoff';
+import { retryBackoff, withRetry, type RetryPolicy } from '../../lib/retry';
 
 const policy: RetryPolicy = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
 const throttled = () => new UpstreamThrottledError('slow down', { provider: 'lke' });
 
 describe('backoff', () => {
   it('grows exponentially, is capped, and is jittered below the ceiling', () => {
-    expect([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(policy, n, () => 0.999999))).toEqual([
+    expect([0, 1, 2, 3, 4, 5].map((n) => backoffMs(retryBackoff(policy), n, () => 0.999999))).toEqual([
       99, 199, 399, 799, 999, 999,
     ]);
-    expect(backoffDelay(policy, 3, () => 0)).toBe(0);
-    expect(backoffDelay(policy, 3, () => 0.5)).toBe(400);
+    expect(backoffMs(retryBackoff(policy), 3, () => 0)).toBe(0);
+    expect(backoffMs(retryBackoff(policy), 3, () => 0.5)).toBe(400);
   });
 });
 
