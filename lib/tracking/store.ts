@@ -64,6 +64,8 @@ export const STORE_CLIENT_CONFIG = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true },
 };
 const DEFAULT_CALL_BUDGET_MS = 10_000;
+/** A call gives up this long before the caller's deadline, leaving the caller time to answer. */
+const DEADLINE_MARGIN_MS = 200;
 const PROVIDERS: Provider[] = ['lke', 'smh'];
 const MAX_WRITE_TRIES = 8;
 const CLAIM_CONCURRENCY = 8;
@@ -303,7 +305,8 @@ export class TaskStore {
   private send(command: PutCommand): Promise<PutCommandOutput>;
   private send(command: QueryCommand): Promise<QueryCommandOutput>;
   private async send(command: GetCommand | PutCommand | QueryCommand): Promise<unknown> {
-    const remaining = (this.deps.call?.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS) - Date.now();
+    const deadline = this.deps.call?.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS + DEADLINE_MARGIN_MS;
+    const remaining = deadline - DEADLINE_MARGIN_MS - Date.now();
     if (remaining <= 0 || this.deps.call?.signal?.aborted) {
       throw new StoreUnavailableError('No time was left to reach the tracking table');
     }

@@ -1,0 +1,94 @@
+import { AWS_LIMITS, callbackPayload, clip, prepareEvent } from '../../lib/handover/payloads';
+import { cutResult, valueSize } from '../../lib/tracking/item-size';
+import type { EventEntry, TrackedTask } from '../../lib/tracking/model';
+import { lkeIdentity } from '../../lib/tracking/service';
+import { expire, newTask, strike, type Context } from '../../lib/tracking/transitions';
+import { testConfig } from '../helpers/dynamo';
+
+const T0 = Date.parse('2026-11-29T10:00:00.000Z');
+const ctx = (now: number): Context => ({ now, schedule: testConfig(), owner: 'poller' });
+const task = () => newTask(lkeIdentity({ botBizId: '1', taskType: 'T', taskId: '1' }), ctx(T0));
+const notFound = { code: 'TaskNotFound', message: 'gone' };
+
+describe('strike (giving a task up)', () => {
+  it('needs the refusals to span a check interval, however many there were', () => {
+    const once = strike(task(), notFound, ctx(T0), 2, 'gone for good') as TrackedTask;
+    const twiceQuickly = strike(once, notFound, ctx(T0 + 1_000), 2, 'gone for good') as TrackedTask;
+    expect(twiceQuickly).toMatchObject({ status: 'pending', strikes: { count: 2 } });
+    const later = strike(twiceQuickly, notFound, ctx(T0 + 60_000), 2, 'gone for good') as TrackedTask;
+    expect(later).toMatchObject({ status: 'expired', message: 'gone for good' });
+  });
+
+  it('starts counting again when the refusal changes', () => {
+    const once = strike(task(), notFound, ctx(T0), 2, 'x') as TrackedTask;
+    const other = strike(
+      once,
+      { code: 'UpstreamError', message: 'no' },
+      ctx(T0 + 60_000),
+      2,
+      'x',
+    ) as TrackedTask;
+    expect(other).toMatchObject({ status: 'pending', strikes: { code: 'UpstreamError', count: 1 } });
+  });
+});
+
+describe('hand-over payloads', () => {
+  const finished = (result: TrackedTask['result'], status: 'succeeded' | 'failed' = 'succeeded') =>
+    ({ ...task(), status, result, message: 'x'.repeat(40_000), version: 3 }) as TrackedTask;
+  const entry = (status: EventEntry['status']): EventEntry => ({
+    id: 'lke_x.v3.final',
+    kind: 'event',
+    detailType: 'Task Succeeded',
+    status,
+    upstreamStatus: 'SUCCESS',
+    message: '',
+    at: new Date(T0).toISOString(),
+    attempts: 0,
+    nextAttemptAt: new Date(T0).toISOString(),
+  });
+
+  it('builds an event from the record, leaving out a result too large for PutEvents', () => {
+    const small = prepareEvent(finished({ cosPath: 'cos://x' }), entry('succeeded'));
+    expect(JSON.parse(small.detail)).toMatchObject({
+      eventId: 'lke_x.v3.final',
+      result: { cosPath: 'cos://x' },
+    });
+    const big = prepareEvent(finished({ blob: 'y'.repeat(300_000) }), entry('succeeded'));
+    expect(big.resultOmitted).toBe(true);
+    expect(JSON.parse(big.detail)).toMatchObject({ result: null, resultOmitted: true });
+    expect(Buffer.byteLength(big.detail)).toBeLessThan(AWS_LIMITS.putEventsBytes);
+  });
+
+  it("says the change it announces, not the record's later status", () => {
+    const detail = JSON.parse(prepareEvent(finished({ cosPath: 'c' }), entry('running')).detail);
+    expect(detail).toMatchObject({ status: 'running', result: null });
+  });
+
+  it('keeps a failure cause within 32,768 characters, never splitting a character', () => {
+    const payload = callbackPayload({ ...finished(null, 'failed'), message: '😀'.repeat(20_000) });
+    expect(payload.kind).toBe('failure');
+    if (payload.kind === 'failure') {
+      expect(payload.cause.length).toBeLessThanOrEqual(AWS_LIMITS.taskCauseChars);
+      expect(payload.cause).not.toMatch(/[\uD800-\uDBFF]…$/);
+    }
+    expect(clip('abc', 2)).toBe('a…');
+  });
+
+  it('an expired task fails its waiters with TaskExpired', () => {
+    const expired = expire(task(), 'gave up', ctx(T0)) as TrackedTask;
+    expect(callbackPayload(expired)).toMatchObject({ kind: 'failure', error: 'TaskExpired' });
+  });
+});
+
+describe('cutResult', () => {
+  it('keeps the leading items of an array, and the keys that fit of an object', () => {
+    const array = Array.from({ length: 100 }, (_, n) => ({ n, pad: 'p'.repeat(100) }));
+    const { result, cut } = cutResult(array, 2_000);
+    expect(Array.isArray(result) && result.length).toBe(cut.keptItems);
+    expect(cut).toMatchObject({ totalItems: 100, originalBytes: valueSize(array) });
+    expect(cut.storedBytes).toBeLessThanOrEqual(2_000);
+    const object = cutResult({ a: 'x'.repeat(10), big: 'y'.repeat(5_000), c: 1 }, 1_000);
+    expect(object.result).toEqual({ a: 'x'.repeat(10), c: 1 });
+    expect(object.cut.droppedKeys).toEqual(['big']);
+  });
+});
