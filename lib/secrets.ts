@@ -41,8 +41,9 @@ export class SsmSecretStore implements SecretStore {
     } catch (error) {
       if ((error as { cause?: { name?: string } }).cause?.name === 'ParameterNotFound') return undefined;
       // SSM's own text names account ids and role ARNs: it goes to the log (as the cause), never to a caller.
+      const reason = (error as { cause?: Error }).cause?.name ?? (error as Error).name;
       throw new ConfigurationError(
-        `Could not read SSM parameter ${name} (${(error as Error).name}): check that it exists and that the ` +
+        `Could not read SSM parameter ${name} (${reason}): check that it exists and that the ` +
           "function's role may read and decrypt it; the logs have SSM's answer",
         'SecretUnavailable',
         500,

@@ -8,7 +8,9 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../../lib/errors';
-import type { Sandbox } from '../../sandbox/server';
+import { lkeConfig } from '../../lib/config';
+import { LKE_ERROR_TABLE } from '../../lib/lke/client';
+import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { captureLog } from '../helpers/log';
 import { lkeClientFor, lkeSandbox, SECRET_ID, SECRET_KEY, SEED, SEED_ANSWER } from '../helpers/lke';
 
@@ -214,5 +216,110 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
     expect(throttled.length).toBeGreaterThan(0);
     expect(throttled.length).toBeLessThanOrEqual(10);
     expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBe(30 - throttled.length);
+  });
+});
+
+describe('LKE error codes, row by row (Cloud API v3 common codes)', () => {
+  // [code, our code, retried?]: every row of LKE_ERROR_TABLE, and a code no row knows.
+  const cases: [string, string, boolean][] = [
+    ...LKE_ERROR_TABLE.map(([code, Type]): [string, string, boolean] => {
+      const sample = new Type('x', { provider: 'lke' });
+      return [code, sample.code, sample.retryable];
+    }),
+    ['RequestLimitExceeded.GlobalRegionUinLimitExceeded', 'UpstreamThrottled', true],
+    ['AuthFailure.SignatureFailure', 'UpstreamAuthFailure', false],
+    ['ResourceNotFound.Task', 'TaskNotFound', false],
+    ['SomethingNew.Unheard', 'UpstreamError', false],
+  ];
+  it.each(cases)('%s → %s (retried: %p)', async (upstreamCode, code, retried) => {
+    sandbox.lke.inject({ kind: 'error', code: upstreamCode }, 10);
+    const error = await lkeClientFor(sandbox)
+      .getTaskStatus(SEED)
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code, upstreamCode });
+    expect(sandbox.lke.requestCount).toBe(retried ? 4 : 1);
+  });
+
+  it('retries one transient ServiceUnavailable into an answer', async () => {
+    sandbox.lke.inject({ kind: 'error', code: 'ServiceUnavailable' }, 1);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
+    expect(sandbox.lke.requestCount).toBe(2);
+  });
+
+  it('says what ResourceUnavailable means: suspended or in arrears, not a blip', async () => {
+    sandbox.lke.inject({ kind: 'error', code: 'ResourceUnavailable' }, 1);
+    await expect(lkeClientFor(sandbox).getTaskStatus(SEED)).rejects.toMatchObject({
+      code: 'UpstreamAccountUnavailable',
+      message: expect.stringMatching(/suspended or in arrears/),
+    });
+  });
+
+  it('names clock skew when LKE says the signature expired, and does not retry', async () => {
+    const skewed = await startSandbox({
+      lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } }, now: () => Date.now() + 400_000 },
+    });
+    try {
+      const error = await lkeClientFor(skewed)
+        .getTaskStatus(SEED)
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'UpstreamAuthFailure',
+        upstreamCode: 'AuthFailure.SignatureExpire',
+        message: expect.stringMatching(/clock differs from Tencent's by more than 5 minutes.*NTP/),
+      });
+      expect(skewed.lke.requestCount).toBe(1);
+    } finally {
+      await skewed.close();
+    }
+  });
+
+  it('scrubs signature material LKE echoes in an error message', async () => {
+    const echo =
+      'Signature check failed for TC3-HMAC-SHA256 Credential=AKIDsandboxTestId0001/2026-11-29/lke/tc3_request, ' +
+      `SignedHeaders=content-type;host, Signature=${'ab'.repeat(32)} with key ${SECRET_KEY}`;
+    sandbox.lke.inject({ kind: 'error', code: 'FailedOperation', message: echo }, 1);
+    const log = captureLog();
+    const error = (await lkeClientFor(sandbox, { log })
+      .getTaskStatus(SEED)
+      .catch((e: unknown) => e)) as Error;
+    for (const secret of ['AKIDsandboxTestId0001', 'ab'.repeat(32), SECRET_KEY]) {
+      expect(error.message).not.toContain(secret);
+    }
+  });
+
+  it('refuses a session token with a permanent key, as Tencent does', async () => {
+    const client = lkeClientFor(sandbox, {
+      credential: { secretId: SECRET_ID, secretKey: SECRET_KEY, token: 'not-for-permanent-keys' },
+    });
+    await expect(client.getTaskStatus(SEED)).rejects.toMatchObject({
+      upstreamCode: 'AuthFailure.TokenFailure',
+    });
+  });
+});
+
+describe('region follows the endpoint', () => {
+  it.each([
+    [{}, 'ap-jakarta'],
+    [{ LKE_ENDPOINT: 'https://lke.intl.tencentcloudapi.com' }, 'ap-jakarta'],
+    [{ LKE_ENDPOINT: 'https://lke.tencentcloudapi.com' }, 'ap-guangzhou'],
+    [{ LKE_ENDPOINT: 'lke.tencentcloudapi.com', LKE_REGION: 'ap-shanghai' }, 'ap-shanghai'],
+    [{ LKE_ENDPOINT: 'https://lke.ap-guangzhou.tencentcloudapi.com' }, 'ap-guangzhou'],
+    [{ LKE_ENDPOINT: 'http://127.0.0.1:9100', LKE_REGION: 'ap-anywhere' }, 'ap-anywhere'],
+  ])('%p → %s', (env, region) => {
+    expect(lkeConfig(env).region).toBe(region);
+  });
+
+  it.each([
+    [{ LKE_REGION: 'ap-guangzhou' }, /international site serves LKE in ap-jakarta only/],
+    [
+      { LKE_ENDPOINT: 'https://lke.tencentcloudapi.com', LKE_REGION: 'ap-jakarta' },
+      /lke\.intl\.tencentcloudapi\.com/,
+    ],
+    [
+      { LKE_ENDPOINT: 'https://lke.ap-guangzhou.tencentcloudapi.com', LKE_REGION: 'ap-beijing' },
+      /serves ap-guangzhou only/,
+    ],
+  ])('refuses %p at configuration time, saying what to change', (env, message) => {
+    expect(() => lkeConfig(env)).toThrow(message);
   });
 });

@@ -7,7 +7,8 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../../lib/errors';
-import type { Sandbox } from '../../sandbox/server';
+import { librarySecretProvider } from '../../lib/smh/secrets';
+import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { RETENTION_MS } from '../../sandbox/smh';
 import { captureLog } from '../helpers/log';
 import {
@@ -336,4 +337,180 @@ describe('SmhClient errors', () => {
     }
     expect(written).toContain('access_token=***'); // the timed-out URL is there, redacted
   });
+});
+
+describe('SMH at the edges (what Tencent and its SDKs really do)', () => {
+  it('keeps a batch result array whole, with its per-item results', async () => {
+    const result = [
+      { status: 200, path: ['a', 'x.jpg'], copyFrom: ['in', 'x.jpg'] },
+      { status: 403, code: 'NoPermission', message: 'no permission', path: ['a', 'y.jpg'] },
+    ];
+    setTasks(sandbox, [{ taskId: '21', status: 200, result }]);
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ['21'] });
+    expect(answer.tasks[0]).toMatchObject({ status: 'succeeded', result });
+  });
+
+  it('reads an item that names its id `id` instead of `taskId`', async () => {
+    sandbox.smh.setLibrary({ libraryId: LIB, secret: LIB_SECRET, idField: 'id' });
+    setTasks(sandbox, [{ taskId: '22', status: 202 }]);
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ['22'] });
+    expect(answer).toEqual({
+      tasks: [expect.objectContaining({ taskId: '22', status: 'running' })],
+      notFound: [],
+    });
+  });
+
+  it('splits a request SMH refuses with 404 TaskNotFound, answers the known ids and reports the unknown one', async () => {
+    sandbox.smh.setLibrary({ libraryId: LIB, secret: LIB_SECRET, unknownTaskIds: 'refuse' });
+    setTasks(sandbox, [
+      { taskId: '31', status: 202 },
+      { taskId: '32', status: 200, result: { path: ['done'] } },
+    ]);
+    const answer = await smhClientFor(sandbox).queryTasks({
+      libraryId: LIB,
+      spaceId: '-',
+      taskIds: ['31', '32', '33'],
+    });
+    expect(answer.tasks.map((t) => `${t.taskId}:${t.status}`)).toEqual(['31:running', '32:succeeded']);
+    expect(answer.notFound).toEqual(['33']);
+    expect(sandbox.smh.taskRequests).toBeLessThanOrEqual(2 * 3 - 1); // bisection: at most 2n−1 requests
+  });
+
+  it('finds the refused ids among 50 in a bounded number of requests', async () => {
+    sandbox.smh.setLibrary({ libraryId: LIB, secret: LIB_SECRET, unknownTaskIds: 'refuse' });
+    const ids = Array.from({ length: 50 }, (_, n) => String(100 + n));
+    setTasks(
+      sandbox,
+      ids.filter((id) => id !== '117' && id !== '140').map((taskId) => ({ taskId, status: 202 })),
+    );
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ids });
+    expect(answer.notFound).toEqual(['117', '140']);
+    expect(answer.tasks).toHaveLength(48);
+    expect(sandbox.smh.taskRequests).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(50)) * 2 + 1);
+  });
+
+  it('reaches a library on its own host (SMH_LIBRARY_SECRETS object form)', async () => {
+    const own = await startSandbox({
+      smh: { libraries: [{ libraryId: 'smhlibhosted', secret: 'hosted-secret-1' }] },
+    });
+    try {
+      const host = await own.libraryHost(['smhlibhosted']);
+      own.smh.setTask({ libraryId: 'smhlibhosted', spaceId: '-', taskId: '5', status: 204 });
+      setTasks(sandbox, [{ taskId: '5', status: 202 }]);
+      const client = smhClientFor(sandbox, {
+        env: {
+          SMH_LIBRARY_SECRETS: JSON.stringify({
+            [LIB]: LIB_SECRET,
+            smhlibhosted: { secret: 'hosted-secret-1', baseUrl: host },
+          }),
+        },
+      });
+      const q = (libraryId: string) => client.queryTasks({ libraryId, spaceId: '-', taskIds: ['5'] });
+      await expect(q(LIB)).resolves.toMatchObject({ tasks: [{ status: 'running' }] });
+      await expect(q('smhlibhosted')).resolves.toMatchObject({
+        tasks: [{ status: 'succeeded', upstreamStatus: 204 }],
+      });
+      expect(own.smh.taskRequests).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('reports 499 (cancelled by the user) as a final failure', async () => {
+    setTasks(sandbox, [{ taskId: '41', status: 499 }]);
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ['41'] });
+    expect(answer.tasks[0]).toMatchObject({
+      status: 'failed',
+      upstreamStatus: 499,
+      message: 'The task was cancelled by the user',
+    });
+  });
+
+  it('queries a multi-tenant library at library level with an admin token (SMH_LIBRARY_TOKEN_GRANT)', async () => {
+    sandbox.smh.setTask({
+      libraryId: MULTI,
+      spaceId: null,
+      taskId: '8',
+      status: 200,
+      result: { deleteCount: 3 },
+    });
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: MULTI, taskIds: ['8'] });
+    expect(answer.tasks[0]).toMatchObject({ status: 'succeeded', result: { deleteCount: 3 } });
+    // Without the admin grant, Tencent wants a space: the token is refused.
+    const readOnly = smhClientFor(sandbox, { env: { SMH_LIBRARY_TOKEN_GRANT: '' } });
+    await expect(readOnly.queryTasks({ libraryId: MULTI, taskIds: ['8'] })).rejects.toMatchObject({
+      upstreamCode: 'ParamInvalid',
+    });
+  });
+});
+
+describe('the SMH sandbox is as strict as Tencent, and no stricter', () => {
+  const mint = async (query: string) => {
+    const response = await fetch(`${sandbox.url}/api/v1/token?${query}`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  it.each([
+    ['100', 300],
+    ['abc', 86_400],
+    ['400000000', 315_360_000],
+    ['3600', 3600],
+  ])('clamps a token period of %s to %d instead of refusing it', async (period, expiresIn) => {
+    const answer = await mint(`library_id=${LIB}&library_secret=${LIB_SECRET}&period=${period}`);
+    expect(answer).toMatchObject({ status: 200, body: { expiresIn } });
+  });
+
+  it('answers a missing library id or secret with EmptyLibraryIdOrSecret', async () => {
+    expect(await mint(`library_id=${LIB}`)).toMatchObject({
+      status: 400,
+      body: { code: 'EmptyLibraryIdOrSecret' },
+    });
+  });
+});
+
+describe('library access configuration', () => {
+  it.each([
+    ['{"lib":""}', /SMH_LIBRARY_SECRETS\["lib"\]/],
+    ['{"lib":{"baseUrl":"https://x"}}', /needs a "secret"/],
+    [
+      '{"lib":{"secret":"s","baseUrl":"ftp://x"}}',
+      /SMH_LIBRARY_SECRETS\["lib"\]\.baseUrl must use http or https/,
+    ],
+    ['{"lib":{"secret":"s","host":"x"}}', /unknown fields \(host\)/],
+    ['["s"]', /must be a JSON object/],
+    ['{not json', /SMH_LIBRARY_SECRETS is not valid JSON/],
+  ])('refuses SMH_LIBRARY_SECRETS=%s at cold start, naming the entry', (value, message) => {
+    expect(() =>
+      librarySecretProvider({ SMH_LIBRARY_SECRETS: value }, () => {
+        throw new Error('no SSM');
+      }),
+    ).toThrow(message);
+  });
+});
+
+it('scrubs the secret and the token SMH echoes back in any encoding, from every message', async () => {
+  const secret = 'Tok+Err/Secret==x';
+  sandbox.smh.setLibrary({ libraryId: 'smhlibenc', secret });
+  const log = captureLog();
+  const client = smhClientFor(sandbox, { secrets: { smhlibenc: secret }, log });
+  sandbox.smh.setTask({ libraryId: 'smhlibenc', spaceId: '-', taskId: '1', status: 202 });
+  await client.queryTasks({ libraryId: 'smhlibenc', spaceId: '-', taskIds: ['1'] });
+  const token = sandbox.smh.issuedTokens.at(-1) as string;
+  sandbox.smh.inject({
+    kind: 'status',
+    status: 400,
+    code: 'ParamInvalid',
+    message: `bad request library_secret=${encodeURIComponent(secret)}&access_token=${encodeURIComponent(token)} (${new URLSearchParams({ s: secret }).toString()})`,
+  });
+  const error = (await client
+    .queryTasks({ libraryId: 'smhlibenc', spaceId: '-', taskIds: ['1'] })
+    .catch((e: unknown) => e)) as Error;
+  for (const form of [
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    token,
+  ]) {
+    expect(error.message).not.toContain(form);
+    expect(log.text()).not.toContain(form);
+  }
 });

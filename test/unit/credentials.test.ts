@@ -134,3 +134,32 @@ describe('SMH library secrets', () => {
     );
   });
 });
+
+describe('SSM failures', () => {
+  const arnText =
+    'User: arn:aws:sts::123456789012:assumed-role/tencent-task-tracker-prod-LkeStatusRole/fn is not authorized to perform: ssm:GetParameter';
+  it("keeps SSM's own text (account ids, role ARNs) out of the caller's message, and in the log's cause", async () => {
+    ssm.respond = () => ({ status: 400, body: { __type: 'AccessDeniedException', message: arnText } });
+    const error = (await store()
+      .get(PARAMETER)
+      .catch((e: unknown) => e)) as ConfigurationError & { cause?: Error };
+    expect(error).toMatchObject({ code: 'SecretUnavailable', httpStatus: 500 });
+    expect(error.message).toContain(`Could not read SSM parameter ${PARAMETER} (AccessDeniedException)`);
+    expect(error.message).not.toContain('123456789012');
+    expect(error.message).not.toContain('arn:aws');
+    // The cause chain goes to the log (describeError), never to the caller.
+    const chain = JSON.stringify([error.cause?.message, (error.cause as { cause?: Error })?.cause?.message]);
+    expect(chain).toContain('arn:aws:sts::123456789012');
+  });
+
+  it('reads a library with its own host from an SSM JSON value', async () => {
+    stored['/ttt/prod/smh/libraries/libh'] =
+      '{"secret":"hosted-secret","baseUrl":"https://libh.api.tencentsmh.cn"}';
+    const provider = librarySecretProvider({ SMH_SECRET_PARAMETER_PREFIX: '/ttt/prod/smh/libraries' }, () =>
+      store(),
+    );
+    const access = await provider('libh');
+    expect(access.secret).toBe('hosted-secret');
+    expect(access.baseUrl?.href).toBe('https://libh.api.tencentsmh.cn/');
+  });
+});
