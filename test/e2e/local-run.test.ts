@@ -182,9 +182,18 @@ describe('tracking under npm start (sandbox mode)', () => {
     ]);
   }, 30_000);
 
-  it('keeps tracked tasks across a restart (data under DATA_DIR, .data/ by default)', async () => {
+  it('keeps tracked tasks, and the sandbox its tasks, across a restart (data under DATA_DIR)', async () => {
+    const running = { botBizId: '1767024172536168448', taskType: 'ExportAttributeLabel', taskId: '4545' };
+    await put(`${run.sandboxUrl}/_sandbox/lke/tasks`, { ...running, status: 'RUNNING' });
+    const runningId = (await json(await post(`${run.baseUrl}/lke/tasks`, running))).id as string;
     await run.stop();
     run = await startLocalRun({ DATA_DIR: dataDir });
+    // The sandbox still knows the task tracked before the restart: it is checked, not expired.
+    await invoke('lkePoll');
+    expect(await json(await fetch(`${run.baseUrl}/tasks/${runningId}`))).toMatchObject({
+      status: 'running',
+      lastError: null,
+    });
     const record = await json(await fetch(`${run.baseUrl}/tasks/${lkeId}`));
     expect(record).toMatchObject({ id: lkeId, status: 'succeeded' });
     const list = await json(await fetch(`${run.baseUrl}/tasks?provider=lke&status=succeeded`));
