@@ -11,7 +11,7 @@ import { silentLog, type Log } from '../log';
 import { sleep } from '../retry';
 import { isFinished } from '../task';
 import { deliverOutbox } from '../handover/deliver';
-import type { Notifier } from '../handover/notifier';
+import { tokenFingerprint, type Notifier } from '../handover/notifier';
 import type { Checker, CheckOutcome } from './checkers';
 import type { TrackedTask } from './model';
 import type { TaskStore } from './store';
@@ -155,7 +155,13 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     const dead: string[] = [];
     for (const token of task.notify.taskTokens) {
       const sent = await deps.notifier.heartbeat(token);
-      if (sent.outcome === 'dead') dead.push(token);
+      if (sent.outcome !== 'dead') continue;
+      dead.push(token);
+      log.warn('the execution no longer waits (its heartbeat was refused); waiter removed', {
+        id: task.id,
+        token: tokenFingerprint(token),
+        code: sent.code,
+      });
     }
     if (dead.length > 0)
       await store.update(task.id, (current) => dropWaiters(current, dead)).catch(() => undefined);

@@ -1,9 +1,7 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { trackLke } from '../../functions/lke/track';
 import { lkeConfig } from '../../lib/config';
-import { AwsNotifier, type Notifier } from '../../lib/handover/notifier';
+import type { Notifier } from '../../lib/handover/notifier';
 import { LkeClient } from '../../lib/lke/client';
 import { lkeChecker } from '../../lib/tracking/checkers';
 import type { TrackedTask } from '../../lib/tracking/model';
@@ -11,7 +9,7 @@ import { poll } from '../../lib/tracking/poller';
 import { lkeIdentity, track } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { captureAws, fakeAwsConfig, type AwsCapture, type AwsResponder } from '../helpers/aws-capture';
+import { acceptAll, captureAws, notifierFor, type AwsCapture } from '../helpers/aws-capture';
 import { startDynamo, storeFor, testClock, type LocalDynamo } from '../helpers/dynamo';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
@@ -23,16 +21,6 @@ let aws: AwsCapture;
 let clock: ReturnType<typeof testClock>;
 let store: TaskStore;
 let log: ReturnType<typeof captureLog>;
-
-const acceptAll: AwsResponder = ({ target, body }) =>
-  target === 'AWSEvents.PutEvents'
-    ? {
-        body: {
-          FailedEntryCount: 0,
-          Entries: (body.Entries as unknown[]).map((_, n) => ({ EventId: `e${n}` })),
-        },
-      }
-    : { body: {} };
 
 beforeEach(async () => {
   [dynamo, sandbox, aws] = await Promise.all([
@@ -49,13 +37,7 @@ afterEach(async () => {
 });
 
 const TOKEN = 'AQCEAAAAKgAAAAMAAAAAAAAAAZ1Bc2VjcmV0LXRhc2stdG9rZW4=';
-const awsNotifier = (): Notifier =>
-  new AwsNotifier({
-    eventBridge: () => new EventBridgeClient(fakeAwsConfig(aws.endpoint)),
-    sfn: () => new SFNClient(fakeAwsConfig(aws.endpoint)),
-    busName: 'default',
-    log,
-  });
+const awsNotifier = (): Notifier => notifierFor(aws, log);
 const checker = () => {
   const client = new LkeClient({
     config: lkeConfig({ LKE_ENDPOINT: sandbox.url, UPSTREAM_RETRY_BASE_MS: '1' }),
@@ -238,6 +220,8 @@ describe('hand-over from the poller', () => {
     clock.advance(60_000);
     await run();
     expect((await get(task.id)).notify).toBeNull();
+    expect(log.text()).toContain('waiter removed'); // never dropped without a word
+    expect(log.text()).not.toContain('tok-alive');
   });
 });
 

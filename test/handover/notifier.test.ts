@@ -1,8 +1,6 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { AwsNotifier, tokenFingerprint } from '../../lib/handover/notifier';
 import { EVENT_SOURCE, type CallbackPayload, type PreparedEvent } from '../../lib/handover/payloads';
-import { acceptAll, captureAws, fakeAwsConfig, type AwsCapture } from '../helpers/aws-capture';
+import { acceptAll, captureAws, notifierFor, type AwsCapture } from '../helpers/aws-capture';
 import { captureLog } from '../helpers/log';
 
 let aws: AwsCapture;
@@ -12,12 +10,7 @@ let notifier: AwsNotifier;
 beforeEach(async () => {
   aws = await captureAws(acceptAll);
   log = captureLog();
-  notifier = new AwsNotifier({
-    eventBridge: () => new EventBridgeClient(fakeAwsConfig(aws.endpoint)),
-    sfn: () => new SFNClient(fakeAwsConfig(aws.endpoint)),
-    busName: 'ops-bus',
-    log,
-  });
+  notifier = notifierFor(aws, log, 'ops-bus');
 });
 afterEach(() => aws.close());
 

@@ -1,6 +1,10 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AwsNotifier } from '../../lib/handover/notifier';
 import { AWS_LIMITS, putEventsEntrySize } from '../../lib/handover/payloads';
+import type { Log } from '../../lib/log';
 
 /**
  * A loopback stand-in for an AWS JSON-protocol service (SSM, EventBridge, Step Functions): the real AWS SDK
@@ -149,3 +153,13 @@ export const acceptAll: AwsResponder = ({ target, body }) =>
         },
       }
     : { body: {} };
+
+/** The real AwsNotifier, its EventBridge and Step Functions clients pointed at a capture endpoint. */
+export function notifierFor(capture: AwsCapture, log?: Log, busName = 'default'): AwsNotifier {
+  return new AwsNotifier({
+    eventBridge: () => new EventBridgeClient(fakeAwsConfig(capture.endpoint)),
+    sfn: () => new SFNClient(fakeAwsConfig(capture.endpoint)),
+    busName,
+    log,
+  });
+}

@@ -1,6 +1,4 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { AwsNotifier, type Notifier } from '../../lib/handover/notifier';
+import type { Notifier } from '../../lib/handover/notifier';
 import { smhChecker, lkeChecker } from '../../lib/tracking/checkers';
 import { MAX_ITEM_BYTES, valueSize } from '../../lib/tracking/item-size';
 import type { TrackedTask } from '../../lib/tracking/model';
@@ -9,7 +7,7 @@ import { lkeIdentity, recordObservation, smhIdentity, track } from '../../lib/tr
 import type { TaskStore } from '../../lib/tracking/store';
 import { OUTBOX_MAX_ATTEMPTS } from '../../lib/tracking/transitions';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { acceptAll, captureAws, fakeAwsConfig, type AwsCapture } from '../helpers/aws-capture';
+import { acceptAll, captureAws, notifierFor, type AwsCapture } from '../helpers/aws-capture';
 import { startDynamo, storeFor, testClock, type LocalDynamo } from '../helpers/dynamo';
 import { lkeClientFor, SECRET_ID, SECRET_KEY } from '../helpers/lke';
 import { captureLog } from '../helpers/log';
@@ -43,13 +41,7 @@ afterEach(async () => {
   await Promise.all([dynamo.close(), sandbox.close(), aws.close()]);
 });
 
-const notifier = (): Notifier =>
-  new AwsNotifier({
-    eventBridge: () => new EventBridgeClient(fakeAwsConfig(aws.endpoint)),
-    sfn: () => new SFNClient(fakeAwsConfig(aws.endpoint)),
-    busName: 'default',
-    log,
-  });
+const notifier = (): Notifier => notifierFor(aws, log);
 const smh = () => {
   const client = smhClientFor(sandbox);
   return smhChecker(() => client);
