@@ -8,7 +8,11 @@
  * functions leave notifications in the outbox, and the next poll delivers them.
  */
 const PERMISSIONS = {
-  lkeStatus: { ssm: ['tencentcloud'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
+  // UpdateItem: the LKE quota shared by every container (one item, quota#lke).
+  lkeStatus: {
+    ssm: ['tencentcloud'],
+    table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  },
   smhStatus: { ssm: ['smh'], table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   trackLke: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   trackSmh: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
@@ -16,7 +20,7 @@ const PERMISSIONS = {
   listTasks: { index: ['byProvider'] },
   lkePoll: {
     ssm: ['tencentcloud'],
-    table: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+    table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     index: ['due'],
     notify: true,
   },

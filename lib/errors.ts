@@ -104,13 +104,17 @@ export class UpstreamNotFoundError extends UpstreamError {
   }
 }
 
-/** Tencent throttled us (LKE `RequestLimitExceeded*`, SMH 429). */
+/** Tencent throttled us (LKE `RequestLimitExceeded*`, SMH 429), or the deployment's share of the quota is booked. */
 export class UpstreamThrottledError extends UpstreamError {
   readonly code = 'UpstreamThrottled';
   readonly httpStatus = 503;
   override readonly retryable = true;
   /** Suggested wait before the caller tries again, in seconds. */
-  readonly retryAfterSeconds = 1;
+  readonly retryAfterSeconds: number;
+  constructor(message: string, details: UpstreamErrorDetails & { retryAfterSeconds?: number }) {
+    super(message, details);
+    this.retryAfterSeconds = details.retryAfterSeconds ?? 1;
+  }
 }
 
 /** The upstream did not answer in time. */
@@ -168,6 +172,12 @@ export class StoreUnavailableError extends TrackerError {
   readonly httpStatus = 503;
   override readonly retryable = true;
   readonly retryAfterSeconds = 5;
+  /** True when the table was reachable but did not answer in time (slow), false when it could not be reached. */
+  readonly timedOut: boolean;
+  constructor(message: string, options?: TrackerErrorOptions & { timedOut?: boolean }) {
+    super(message, options);
+    this.timedOut = options?.timedOut ?? false;
+  }
 }
 
 /** The request conflicts with the record's state (e.g. a task already has as many waiters as it can keep). */

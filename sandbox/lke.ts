@@ -50,6 +50,8 @@ export class LkeSandbox {
   rateLimitPerSecond: number;
   /** Requests that reached the API (signed or not); tests assert "no upstream call" with it. */
   requestCount = 0;
+  /** Requests answered RequestLimitExceeded because more than `rateLimitPerSecond` came within a second. */
+  throttledCount = 0;
   /** GetTaskStatus answers per task (`botBizId/taskType/taskId`), so tests can count checks per task. */
   readonly checks = new Map<string, number>();
   private readonly tasks = new Map<string, LkeSandboxTask>();
@@ -107,6 +109,7 @@ export class LkeSandbox {
     const auth = verifyTc3(request, (id) => this.credentials.get(id), Math.floor(this.now() / 1000));
     if (!auth.ok) return error(auth.code, auth.message);
     if (this.throttled(auth.secretId)) {
+      this.throttledCount++;
       return error('RequestLimitExceeded', 'Your current request times equals to `20` in a second.');
     }
 
@@ -170,12 +173,21 @@ export class LkeSandbox {
     );
   }
 
+  /** The fullest sliding second seen so far (requests per SecretId): how close callers came to the limit. */
+  peakPerSecond = 0;
+  /** When the first and the last authenticated request arrived (epoch ms), for a sustained rate. */
+  firstAt = 0;
+  lastAt = 0;
+
   /** Sliding one-second window per SecretId, counting every authenticated request. */
   private throttled(secretId: string): boolean {
     const now = this.now();
+    this.firstAt ||= now;
+    this.lastAt = now;
     const recent = (this.arrivals.get(secretId) ?? []).filter((t) => now - t < 1000);
     recent.push(now);
     this.arrivals.set(secretId, recent);
+    this.peakPerSecond = Math.max(this.peakPerSecond, recent.length);
     return recent.length > this.rateLimitPerSecond;
   }
 }

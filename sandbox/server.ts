@@ -168,6 +168,13 @@ function admin(method: string, url: URL, body: Buffer, lke: LkeSandbox, smh: Smh
         lke: { tasks: lke.listTasks() },
         smh: { libraries: smh.libraryIds(), tasks: smh.listTasks() },
       });
+    case 'GET /_sandbox/lke/counters':
+      return jsonAnswer(200, {
+        requests: lke.requestCount,
+        throttled: lke.throttledCount,
+        peakPerSecond: lke.peakPerSecond,
+        perSecond: lke.requestCount > 1 ? ((lke.requestCount - 1) * 1000) / (lke.lastAt - lke.firstAt) : 0,
+      });
     case 'GET /_sandbox/lke/tasks':
       return jsonAnswer(200, lke.listTasks());
     case 'WRITE /_sandbox/lke/tasks': {

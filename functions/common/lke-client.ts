@@ -1,15 +1,24 @@
 import { lkeConfig } from '../../lib/config';
 import { LkeClient } from '../../lib/lke/client';
+import { SharedQuota } from '../../lib/lke/quota';
 import { tencentCredentialProvider } from '../../lib/tencent-credentials';
 import { once, secretStore } from './clients';
 import { logger } from './logger';
 
-/** The container's LKE client (one rate limiter per container). */
-export const lkeClient = once(
-  () =>
-    new LkeClient({
-      config: lkeConfig(process.env),
-      credentials: tencentCredentialProvider(process.env, secretStore),
+/**
+ * The container's LKE client: one in-container limiter, and the deployment-wide quota kept in the tracking
+ * table (its DynamoDB client loads on the first call, not at cold start).
+ */
+export const lkeClient = once(() => {
+  const config = lkeConfig(process.env);
+  return new LkeClient({
+    config,
+    credentials: tencentCredentialProvider(process.env, secretStore),
+    log: logger,
+    quota: new SharedQuota({
+      store: async () => (await import('./store')).taskStore(),
+      limitPerSecond: config.rateLimitPerSecond,
       log: logger,
     }),
-);
+  });
+});

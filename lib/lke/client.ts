@@ -26,6 +26,7 @@ import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
 import { attemptSignal, type CallOptions } from '../upstream';
+import type { Priority, Quota } from './quota';
 
 export interface LkeClientDeps {
   config: LkeConfig;
@@ -33,8 +34,13 @@ export interface LkeClientDeps {
   log?: Log;
   /** Shared per container; defaults to one built from `config.rateLimitPerSecond`. */
   limiter?: RateLimiter;
+  /** The deployment-wide quota (lib/lke/quota.ts), after the container's own limiter; none in unit tests. */
+  quota?: Quota;
   now?: () => Date;
 }
+
+/** A call's options, and whose call it is for the shared quota (pollers yield to on-demand callers). */
+export type LkeCallOptions = CallOptions & { priority?: Priority };
 
 /**
  * LKE (v20231130) through the official SDK, with what the SDK lacks: a client-side rate limiter under the
@@ -47,6 +53,7 @@ export class LkeClient {
   private readonly credentials: CredentialProvider;
   private readonly log: Log;
   private readonly limiter: RateLimiter;
+  private readonly quota?: Quota;
   private readonly now: () => Date;
   private sdk?: { key: string; client: SdkLkeClient };
 
@@ -55,10 +62,16 @@ export class LkeClient {
     this.credentials = deps.credentials;
     this.log = deps.log ?? silentLog;
     this.limiter = deps.limiter ?? new RateLimiter({ limit: deps.config.rateLimitPerSecond });
+    this.quota = deps.quota;
     this.now = deps.now ?? (() => new Date());
   }
 
-  async getTaskStatus(query: LkeTaskQuery, options: CallOptions = {}): Promise<LkeTaskStatus> {
+  /** Gives back the quota slots this container reserved and will not use (a poller between batches). */
+  async releaseQuota(): Promise<void> {
+    await this.quota?.release?.();
+  }
+
+  async getTaskStatus(query: LkeTaskQuery, options: LkeCallOptions = {}): Promise<LkeTaskStatus> {
     const request: GetTaskStatusRequest = {
       TaskId: query.taskId,
       TaskType: query.taskType,
@@ -73,13 +86,14 @@ export class LkeClient {
   private async call<R, T>(
     action: string,
     request: object,
-    options: CallOptions,
+    options: LkeCallOptions,
     read: (response: R) => T,
   ): Promise<T> {
     const client = await this.sdkClient();
     return withRetry(
       async () => {
         await this.limiter.acquire(options);
+        await this.quota?.acquire(options.priority ?? 'on-demand', options);
         return read(await this.attempt<R>(client, action, request, options.signal));
       },
       {

@@ -79,12 +79,13 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
           const query = parseLkeTaskQuery(task.identity); // a damaged record fails here, not upstream
           outcomes.set(task.id, {
             kind: 'observed',
-            observation: observation(await client().getTaskStatus(query, options)),
+            observation: observation(await client().getTaskStatus(query, { ...options, priority: 'poll' })),
           });
         } catch (error) {
           outcomes.set(task.id, outcomeOfError(error));
         }
       });
+      await client().releaseQuota(); // slots this batch did not use go back to the shared quota
       return outcomes;
     },
   };

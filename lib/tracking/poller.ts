@@ -189,6 +189,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     if (error instanceof UpstreamThrottledError) {
       summary.throttled++;
       pauseUntil = store.now() + THROTTLE_PAUSE_MS;
+      handled.delete(task.id); // not checked: it may be claimed again after the pause
       return heartbeat(await write(task, (current, c) => release(current, c, c.now + THROTTLE_PAUSE_MS)));
     }
     if (

@@ -4,9 +4,11 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
   type GetCommandOutput,
   type PutCommandOutput,
   type QueryCommandOutput,
+  type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { createHash, randomUUID } from 'node:crypto';
 import { backoffMs, WRITE_CONFLICT } from '../backoff';
@@ -72,6 +74,19 @@ const CLAIM_CONCURRENCY = 8;
 
 type Key = Record<string, unknown>;
 type PutOutcome = { written: TrackedTask } | { conflict: TrackedTask | undefined };
+
+/**
+ * A slot reservation: the first slot's start (epoch ms), or when the schedule's next free slot opens (it was
+ * booked beyond the latest start asked for). `next`: the schedule's next free slot as last seen.
+ */
+export type Reservation = ({ first: number } | { busyUntil: number }) & { next: number };
+
+/** DynamoDB operations made for quota reservations, for cost accounting. */
+export interface QuotaStats {
+  reservations: number;
+  writes: number;
+  reads: number;
+}
 
 export class TaskStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -301,14 +316,114 @@ export class TaskStore {
    * (STORE_CLIENT_CONFIG), all cut off at the deadline. A failed condition and a refused request pass through;
    * anything else (no connection, no answer, throttled past the retries) is 503 StoreUnavailable.
    */
+  /**
+   * Reserves `count` consecutive start slots, `spacingMs` apart, on the shared schedule `name` (one small item,
+   * `quota#<name>`, holding the time its next free slot opens: a GCRA "theoretical arrival time"). Succeeds only
+   * if the first slot opens by `latestStart` (epoch ms); otherwise answers when it will have. One conditional
+   * UpdateItem when the schedule is busy (the usual case under load), two when it has gone idle, plus a read on
+   * refusal. Real time, not the store's clock: the quota is Tencent's, counted in real seconds.
+   */
+  async reserveSlots(
+    name: string,
+    count: number,
+    spacingMs: number,
+    latestStart: number,
+    stats?: QuotaStats,
+    /** The schedule's next free slot as the caller last saw it: picks the likelier path first. */
+    seen = 0,
+  ): Promise<Reservation> {
+    const key = { id: `quota#${name}` };
+    const span = count * spacingMs;
+    const update = async (expression: string, condition: string, values: Record<string, number>) => {
+      if (stats) stats.writes++;
+      try {
+        const { Attributes } = await this.send(
+          new UpdateCommand({
+            TableName: this.config.tableName,
+            Key: key,
+            UpdateExpression: expression,
+            ConditionExpression: condition,
+            ExpressionAttributeNames: { '#next': 'next' },
+            ExpressionAttributeValues: values,
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        );
+        return Number(Attributes?.next);
+      } catch (error) {
+        if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
+        throw error;
+      }
+    };
+    if (stats) stats.reservations++;
+    // Busy: the next free slot is ahead of us, but opens by latestStart.
+    const busy = (now: number) =>
+      update('SET #next = #next + :span', '#next BETWEEN :now AND :latest', {
+        ':span': span,
+        ':now': now,
+        ':latest': latestStart,
+      });
+    // Idle: nothing is booked from now on.
+    const idle = (now: number) =>
+      update('SET #next = :end', 'attribute_not_exists(#next) OR #next < :now', {
+        ':end': now + span,
+        ':now': now,
+      });
+    let next = seen;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = Date.now();
+      if (now > latestStart) return { busyUntil: Math.max(now, next), next };
+      // Try first what the schedule looked like last time; a refusal of both means it is booked too far.
+      // Try what the schedule looked like last time first (busy: that path alone; idle: idle, then busy; not
+      // known: busy, then idle); a refusal is settled by one read.
+      const paths = next === 0 ? [busy, idle] : next >= now ? [busy] : [idle, busy];
+      for (const path of next > latestStart ? [] : paths) {
+        const end = await path(now);
+        if (end !== undefined) return { first: end - span, next: end };
+      }
+      if (stats) stats.reads++;
+      const { Item } = await this.send(
+        new GetCommand({ TableName: this.config.tableName, Key: key, ConsistentRead: true }),
+      );
+      next = Number(Item?.next ?? 0);
+      if (next > latestStart) return { busyUntil: next, next };
+      // It moved between our tries: try again.
+    }
+    return { busyUntil: Date.now() + spacingMs, next };
+  }
+
+  /**
+   * Gives back the last `spanMs` of the schedule `name`, if its next free slot is still `end` (nobody booked
+   * after them): slots a caller reserved and will not use become free for others. One conditional write.
+   */
+  async returnSlots(name: string, end: number, spanMs: number, stats?: QuotaStats): Promise<boolean> {
+    if (stats) stats.writes++;
+    try {
+      await this.send(
+        new UpdateCommand({
+          TableName: this.config.tableName,
+          Key: { id: `quota#${name}` },
+          UpdateExpression: 'SET #next = #next - :span',
+          ConditionExpression: '#next = :end',
+          ExpressionAttributeNames: { '#next': 'next' },
+          ExpressionAttributeValues: { ':span': spanMs, ':end': end },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
   private send(command: GetCommand): Promise<GetCommandOutput>;
+  private send(command: UpdateCommand): Promise<UpdateCommandOutput>;
   private send(command: PutCommand): Promise<PutCommandOutput>;
   private send(command: QueryCommand): Promise<QueryCommandOutput>;
-  private async send(command: GetCommand | PutCommand | QueryCommand): Promise<unknown> {
+  private async send(command: GetCommand | PutCommand | QueryCommand | UpdateCommand): Promise<unknown> {
     const deadline = this.deps.call?.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS + DEADLINE_MARGIN_MS;
     const remaining = deadline - DEADLINE_MARGIN_MS - Date.now();
     if (remaining <= 0 || this.deps.call?.signal?.aborted) {
-      throw new StoreUnavailableError('No time was left to reach the tracking table');
+      throw new StoreUnavailableError('No time was left to reach the tracking table', { timedOut: true });
     }
     const timeout = AbortSignal.timeout(remaining);
     const abortSignal = this.deps.call?.signal ? AbortSignal.any([this.deps.call.signal, timeout]) : timeout;
@@ -321,9 +436,10 @@ export class TaskStore {
     } catch (error) {
       const name = (error as Error).name;
       if (name === 'ConditionalCheckFailedException' || name === 'ValidationException') throw error;
+      const timedOut = abortSignal.aborted || name === 'TimeoutError';
       throw new StoreUnavailableError(
-        `The tracking table did not answer (${name}${abortSignal.aborted ? ', out of time' : ''}); retry later`,
-        { cause: error },
+        `The tracking table did not answer (${name}${timedOut ? ', out of time' : ''}); retry later`,
+        { cause: error, timedOut },
       );
     }
   }

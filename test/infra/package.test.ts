@@ -121,6 +121,7 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:UpdateItem', // the shared LKE quota
       'events:PutEvents',
       'logs:CreateLogStream',
       'logs:PutLogEvents',

@@ -1,0 +1,213 @@
+import { DeadlineExceededError, StoreUnavailableError, UpstreamThrottledError } from '../errors';
+import { silentLog, type Log } from '../log';
+import { sleep } from '../retry';
+import type { QuotaStats, Reservation, TaskStore } from '../tracking/store';
+import type { CallOptions } from '../upstream';
+
+/**
+ * One LKE quota for the whole deployment. Tencent allows GetTaskStatus 20 requests per second per account; every
+ * container (on-demand functions and pollers alike) takes its start times from one shared schedule kept in the
+ * tracking table (TaskStore.reserveSlots), spaced (1000 ms + margin) / limit apart, so that no second ever sees
+ * more than the limit, whichever container sends. The in-container limiter stays in front of it.
+ *
+ * - Pollers reserve POLL_BATCH slots at a time (one write per batch) and only while the schedule is booked less
+ *   than POLL_HORIZON_MS ahead: they yield to on-demand calls, which may book up to ON_DEMAND_WAIT_MS ahead and
+ *   so never wait more than about POLL_HORIZON_MS behind a large poll run. Between batches a poller gives its
+ *   unused slots back.
+ * - An on-demand call that would wait longer is answered at once: 503 UpstreamThrottled with Retry-After.
+ * - If the table cannot be reached at all, calls go on under the in-container limiter alone (fail open, logged):
+ *   the status API does not stop with DynamoDB. A table that answers too slowly gives no slot: an on-demand call
+ *   is answered 503 (Retry-After), a poller waits and tries again. Failing open there would send a burst.
+ */
+export type Priority = 'on-demand' | 'poll';
+
+export interface Quota {
+  acquire(priority: Priority, options: CallOptions): Promise<void>;
+  /** Gives back the slots this container reserved and will not use (a poller between batches). */
+  release?(): Promise<void>;
+}
+
+export const POLL_BATCH = 10;
+export const POLL_HORIZON_MS = 1000;
+export const ON_DEMAND_WAIT_MS = 2000;
+const POLL_RESERVE_BUDGET_MS = 1500;
+
+export interface SharedQuotaDeps {
+  store: () => TaskStore | Promise<TaskStore>;
+  limitPerSecond: number;
+  /** Slack added to each second (network jitter), as in the in-container limiter. */
+  marginMs?: number;
+  log?: Log;
+  name?: string;
+}
+
+export class SharedQuota implements Quota {
+  readonly spacingMs: number;
+  readonly stats: QuotaStats = { reservations: 0, writes: 0, reads: 0 };
+  private readonly slots: number[] = [];
+  private refill?: Promise<boolean>;
+  private readonly log: Log;
+  private warnedAt = 0;
+  /** The schedule's next free slot, as this container last saw it (picks the likelier path first). */
+  private seen = 0;
+  /** The end of this container's last reservation (the schedule's next free slot right after it). */
+  private reservedUntil = 0;
+
+  constructor(private readonly deps: SharedQuotaDeps) {
+    this.spacingMs = (1000 + (deps.marginMs ?? 75)) / deps.limitPerSecond;
+    this.log = deps.log ?? silentLog;
+  }
+
+  async acquire(priority: Priority, options: CallOptions = {}): Promise<void> {
+    if (priority === 'on-demand') return this.onDemand(options);
+    for (;;) {
+      const slot = await this.pollSlot(options);
+      if (slot === undefined) return; // the table cannot be reached: fail open
+      await this.waitUntil(slot, options);
+      // A poller that wakes up late gives its slot up: sent late, it would bunch with the next slot's call.
+      if (Date.now() - slot <= this.spacingMs / 2) return;
+    }
+  }
+
+  /**
+   * An on-demand call waits at most ON_DEMAND_WAIT_MS from now for its slot, reservation included (a slot is
+   * never granted later than that), or is refused at once with when to come back.
+   */
+  private async onDemand(options: CallOptions): Promise<void> {
+    const started = Date.now();
+    const latest = started + ON_DEMAND_WAIT_MS - this.spacingMs;
+    const reserved = await this.reserve(1, latest, options, started + ON_DEMAND_WAIT_MS);
+    if (reserved === undefined) return;
+    if ('busyUntil' in reserved) {
+      const seconds = Math.max(1, Math.ceil((reserved.busyUntil - Date.now()) / 1000));
+      throw new UpstreamThrottledError(
+        `LKE's quota (${this.deps.limitPerSecond} requests/second for the whole deployment) is booked for the ` +
+          `next ${ON_DEMAND_WAIT_MS / 1000} s; retry after ${seconds} s`,
+        { provider: 'lke', retryAfterSeconds: seconds },
+      );
+    }
+    await this.waitUntil(reserved.first, options);
+    if (Date.now() - reserved.first > this.spacingMs / 2) {
+      throw new UpstreamThrottledError('The slot of the shared LKE quota was missed; retry after 1 s', {
+        provider: 'lke',
+        retryAfterSeconds: 1,
+      });
+    }
+  }
+
+  /** A poller's next slot, from the container's batch; undefined when the table cannot be reached. */
+  private async pollSlot(options: CallOptions): Promise<number | undefined> {
+    for (;;) {
+      // A slot whose time passed unused is given up: sending late would bunch calls together.
+      while (this.slots.length > 0 && (this.slots[0] as number) < Date.now() - this.spacingMs / 2)
+        this.slots.shift();
+      const slot = this.slots.shift();
+      if (slot !== undefined) return slot;
+      // One refill at a time per container, waits included: the callers that find no slot share it.
+      this.refill ??= this.refillSlots(options).finally(() => {
+        this.refill = undefined;
+      });
+      if (!(await this.refill)) return undefined;
+    }
+  }
+
+  /**
+   * Reserves a batch of slots for this container. When the schedule is booked beyond the horizon (on-demand
+   * calls, or other pollers), waits until it opens again, spread over a batch's span so that the pollers do not
+   * all come back at the same moment. False when the table cannot be reached (fail open).
+   */
+  private async refillSlots(options: CallOptions): Promise<boolean> {
+    const now = Date.now();
+    const reserved = await this.reserve(
+      POLL_BATCH,
+      now + POLL_HORIZON_MS,
+      options,
+      now + POLL_RESERVE_BUDGET_MS,
+    );
+    if (reserved === undefined) return false;
+    if ('first' in reserved) {
+      for (let n = 0; n < POLL_BATCH; n++) this.slots.push(reserved.first + n * this.spacingMs);
+      this.reservedUntil = reserved.next;
+    } else {
+      const spread = Math.random() * POLL_BATCH * this.spacingMs;
+      await this.waitUntil(reserved.busyUntil - POLL_HORIZON_MS + spread, options);
+    }
+    return true;
+  }
+
+  /**
+   * Gives back the slots still held at the tail of the schedule (nobody booked after them), so that a poller
+   * between batches wastes no quota. Best effort: one conditional write, or nothing.
+   */
+  async release(): Promise<void> {
+    const last = this.slots.at(-1);
+    if (last === undefined || Math.abs(last + this.spacingMs - this.reservedUntil) > 1) return;
+    const usable = this.slots.filter((slot) => slot > Date.now() + this.spacingMs).length;
+    if (usable === 0) return;
+    try {
+      const store = (await this.deps.store()).within({ deadline: Date.now() + POLL_RESERVE_BUDGET_MS });
+      const span = usable * this.spacingMs;
+      if (await store.returnSlots(this.deps.name ?? 'lke', this.reservedUntil, span, this.stats)) {
+        this.slots.splice(this.slots.length - usable, usable);
+        this.reservedUntil -= span;
+        this.seen = this.reservedUntil;
+      }
+    } catch {
+      // The slots stay reserved, and are dropped when their time passes.
+    }
+  }
+
+  /**
+   * One reservation, by `by` at the latest (and the caller's deadline). Undefined when the table cannot be
+   * reached at all (fail open, logged once a minute). A table that answers too slowly gives no slot: throttled.
+   */
+  private async reserve(
+    count: number,
+    latestStart: number,
+    options: CallOptions,
+    by: number,
+  ): Promise<Reservation | undefined> {
+    const deadline = Math.min(options.deadline ?? Infinity, by);
+    try {
+      const store = (await this.deps.store()).within({ deadline, signal: options.signal });
+      const reserved = await store.reserveSlots(
+        this.deps.name ?? 'lke',
+        count,
+        this.spacingMs,
+        latestStart,
+        this.stats,
+        this.seen,
+      );
+      this.seen = reserved.next;
+      return reserved;
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      if (error.timedOut) {
+        throw new UpstreamThrottledError(
+          'No slot of the shared LKE quota could be reserved in time (the table is slow); retry after 1 s',
+          { provider: 'lke', retryAfterSeconds: 1, cause: error },
+        );
+      }
+      if (Date.now() - this.warnedAt > 60_000) {
+        this.warnedAt = Date.now();
+        this.log.warn('the shared LKE quota is unavailable (table); going on under the container limit', {
+          error: error.message,
+        });
+      }
+      return undefined;
+    }
+  }
+
+  private async waitUntil(at: number, options: CallOptions) {
+    const waitMs = at - Date.now();
+    if (waitMs <= 0) return;
+    if (options.deadline !== undefined && Date.now() + waitMs > options.deadline) {
+      throw new DeadlineExceededError(
+        'Gave up waiting for a slot of the LKE quota: the caller ran out of time',
+      );
+    }
+    await sleep(waitMs, options.signal);
+    if (options.signal?.aborted)
+      throw new DeadlineExceededError('Gave up waiting for a slot of the LKE quota');
+  }
+}

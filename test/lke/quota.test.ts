@@ -1,0 +1,158 @@
+import { lkeConfig } from '../../lib/config';
+import { LkeClient } from '../../lib/lke/client';
+import { ON_DEMAND_WAIT_MS, SharedQuota } from '../../lib/lke/quota';
+import { lkeChecker } from '../../lib/tracking/checkers';
+import { poll } from '../../lib/tracking/poller';
+import { lkeIdentity, track } from '../../lib/tracking/service';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { STORE_CLIENT_CONFIG, TaskStore } from '../../lib/tracking/store';
+import { startSandbox, type Sandbox } from '../../sandbox/server';
+import { startDynamo, storeFor, testConfig, type LocalDynamo } from '../helpers/dynamo';
+import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
+import { captureLog } from '../helpers/log';
+import { dynamoProcess, sandboxProcess } from '../helpers/sandbox-process';
+
+/**
+ * One LKE quota for the whole deployment: every "container" below has its own client, its own 20/s limiter and
+ * its own SharedQuota object, as Lambda containers do; they share only the table. The sandbox enforces Tencent's
+ * 20 requests/second (a sliding second per SecretId).
+ */
+let dynamo: LocalDynamo;
+let sandbox: Sandbox;
+
+beforeEach(async () => {
+  [dynamo, sandbox] = await Promise.all([
+    startDynamo(),
+    startSandbox({ lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } } } }),
+  ]);
+});
+afterEach(async () => {
+  await Promise.all([dynamo.close(), sandbox.close()]);
+});
+
+/** A container: its own LKE client (and limiter), DynamoDB client and view of the shared quota. */
+function container(endpoint = sandbox.url, dynamoEndpoint = dynamo.endpoint) {
+  const store = new TaskStore({
+    client: new DynamoDBClient({
+      endpoint: dynamoEndpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      ...STORE_CLIENT_CONFIG,
+    }),
+    config: testConfig({ POLL_BATCH_SIZE: '100' }),
+  });
+  const config = lkeConfig({
+    LKE_ENDPOINT: endpoint,
+    UPSTREAM_RETRY_BASE_MS: '50',
+    UPSTREAM_MAX_ATTEMPTS: '1',
+  });
+  const quota = new SharedQuota({ store: () => store, limitPerSecond: config.rateLimitPerSecond });
+  const client = new LkeClient({
+    config,
+    credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
+    quota,
+  });
+  return { client, quota, store };
+}
+
+/** Three pollers (and, if asked, a burst of on-demand calls) against the stand-in in its own process. */
+async function scenario(tasks: number, burst: number) {
+  // Tencent's stand-in and the table run in their own processes (see helpers/sandbox-process.ts).
+  const [tencent, table] = await Promise.all([sandboxProcess(SECRET_ID, SECRET_KEY), dynamoProcess()]);
+  try {
+    const inProcess = () => container(tencent.url, table.endpoint);
+    const { store } = inProcess();
+    for (let i = 0; i < tasks; i++) {
+      await tencent.setLkeTask({ botBizId: '1', taskType: 'T', taskId: String(i), status: 'RUNNING' });
+      await track(store, lkeIdentity({ botBizId: '1', taskType: 'T', taskId: String(i) }));
+    }
+    const pollers = [inProcess(), inProcess(), inProcess()];
+    const onDemand = Array.from({ length: burst }, inProcess); // warm containers
+    const runs = pollers.map(({ client, store: own }) =>
+      poll(
+        { store: own, checker: lkeChecker(() => client), log: captureLog() },
+        { deadline: Date.now() + 90_000 },
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the pollers are in full swing
+    const answers = await Promise.all(
+      onDemand.map(async ({ client }) => {
+        const t0 = Date.now();
+        const outcome = await client
+          .getTaskStatus({ botBizId: '1767024172536168448', taskType: 'ModifyAttributeLabel', taskId: '8' })
+          .then(
+            () => 'ok',
+            (error: { code: string; retryAfterSeconds?: number }) =>
+              `${error.code}:${error.retryAfterSeconds}`,
+          );
+        return { outcome, ms: Date.now() - t0 };
+      }),
+    );
+    const summaries = await Promise.all(runs);
+    const counters = await tencent.counters();
+    const stats = [...pollers, ...onDemand].reduce(
+      (sum, { quota }) => ({ writes: sum.writes + quota.stats.writes, reads: sum.reads + quota.stats.reads }),
+      { writes: 0, reads: 0 },
+    );
+    process.stdout.write(
+      `shared LKE quota, 3 pollers over ${tasks} tasks${burst ? ` + ${burst} on-demand` : ''}: ` +
+        `${counters.requests} calls, ${counters.perSecond.toFixed(1)}/s from the first to the last, ` +
+        `peak ${counters.peakPerSecond} in a sliding second, ${counters.throttled} RequestLimitExceeded, ` +
+        `${((stats.writes / counters.requests) * 1000).toFixed(0)} writes and ` +
+        `${((stats.reads / counters.requests) * 1000).toFixed(0)} reads per 1,000 calls\n`,
+    );
+    return { summaries, answers, counters };
+  } finally {
+    await Promise.all([tencent.stop(), table.stop()]);
+  }
+}
+
+// Throughput is measured by `npm run bench` (a timed assertion here would fail on a busy machine).
+it('three pollers started at once over 300 due tasks draw no RequestLimitExceeded from a strict 20/s stand-in', async () => {
+  const { summaries, counters } = await scenario(300, 0);
+  expect(counters.throttled).toBe(0);
+  expect(counters.peakPerSecond).toBeLessThanOrEqual(20);
+  expect(summaries.reduce((sum, s) => sum + s.checked, 0)).toBe(300);
+}, 120_000);
+
+it('a burst of 100 on-demand calls during a poll run: none waits over 2 s for the quota, none is throttled upstream', async () => {
+  const { summaries, answers, counters } = await scenario(200, 100);
+  expect(counters.throttled).toBe(0);
+  expect(summaries.reduce((sum, s) => sum + s.checked, 0)).toBe(200); // the pollers yield, and still finish
+  expect(answers.filter((a) => a.outcome === 'ok').length).toBeGreaterThan(0);
+  for (const answer of answers) {
+    // Served within the 2 s a caller may wait for a slot (plus the call itself), or told when to come back.
+    expect(answer.ms).toBeLessThan(ON_DEMAND_WAIT_MS + 500);
+    if (answer.outcome !== 'ok') expect(answer.outcome).toMatch(/^UpstreamThrottled:[1-9]/);
+  }
+}, 120_000);
+
+it('refuses an on-demand call at once (503 with Retry-After) when the quota is booked more than 2 s ahead', async () => {
+  const store = storeFor(dynamo, { now: Date.now });
+  await store.reserveSlots('lke', 80, 52.5, Date.now() + 60_000); // 4 s of quota booked
+  const { client } = container();
+  const t0 = Date.now();
+  const error = await client
+    .getTaskStatus({ botBizId: '1767024172536168448', taskType: 'ModifyAttributeLabel', taskId: '8' })
+    .catch((e: unknown) => e);
+  expect(Date.now() - t0).toBeLessThan(1_000);
+  expect(error).toMatchObject({ code: 'UpstreamThrottled', retryAfterSeconds: expect.any(Number) });
+  expect((error as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(2);
+  expect(sandbox.lke.requestCount).toBe(0);
+});
+
+it('goes on under the container limit when the table cannot be reached (fail open, logged)', async () => {
+  const log = captureLog();
+  const dead = new TaskStore({
+    client: new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient({
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      maxAttempts: 1,
+    }),
+    config: testConfig(),
+  });
+  const quota = new SharedQuota({ store: () => dead, limitPerSecond: 20, log });
+  await expect(quota.acquire('on-demand', {})).resolves.toBeUndefined();
+  expect(log.text()).toContain('the shared LKE quota is unavailable');
+});
