@@ -33,11 +33,20 @@ export interface CloudFormationTemplate {
 export async function packageService(
   stage: string,
   extraEnv: Record<string, string> = {},
+  extraArgs: string[] = [],
 ): Promise<Packaged> {
   const dir = await mkdtemp(join(tmpdir(), 'ttt-package-'));
   await run(
     process.execPath,
-    [require.resolve('serverless/bin/serverless.js'), 'package', '--stage', stage, '--package', dir],
+    [
+      require.resolve('serverless/bin/serverless.js'),
+      'package',
+      '--stage',
+      stage,
+      '--package',
+      dir,
+      ...extraArgs,
+    ],
     {
       cwd: ROOT,
       env: offlineEnv({ ESBUILD_WORK_FOLDER: `.esbuild-package-${stage}`, ...extraEnv }),

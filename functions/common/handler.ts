@@ -5,7 +5,9 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { errorBody, InternalError, TrackerError, UpstreamError, ValidationError } from '../../lib/errors';
 import type { Log } from '../../lib/log';
+import { METRIC } from '../../lib/metrics';
 import { redact } from '../../lib/redact';
+import type { FunctionMetrics } from './metrics';
 import { logger as defaultLogger } from './logger';
 
 /**
@@ -132,6 +134,10 @@ function parseBody(event: HttpEvent): unknown {
 
 export interface HandlerDeps {
   log?: Log & { addContext?(context: Context): void };
+  /** Where this function's metrics go (published once per invocation); none in most tests. */
+  metrics?: FunctionMetrics;
+  /** Count invocations in `Requests` by status class (the on-demand functions; not the pollers). */
+  countRequests?: boolean;
 }
 
 export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps = {}) {
@@ -186,13 +192,30 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
       }
     });
 
+  const metrics = deps.metrics;
+  const count = (status: number) => {
+    if (metrics && deps.countRequests !== false)
+      metrics.addWith({ statusClass: `${Math.floor(status / 100)}xx` }, METRIC.requests, 'Count', 1);
+  };
+
   return async (event: unknown, context: Context): Promise<HttpResult | O> => {
     log.addContext?.(context);
-    if (isHttpEvent(event)) return http(event as Parameters<typeof http>[0], context);
     try {
-      return await execute(() => event, context);
-    } catch (error) {
-      throw toInvokeError(error as TrackerError);
+      if (isHttpEvent(event)) {
+        const response = await http(event as Parameters<typeof http>[0], context);
+        count(response.statusCode ?? 200);
+        return response;
+      }
+      try {
+        const output = await execute(() => event, context);
+        count(200);
+        return output;
+      } catch (error) {
+        count(error instanceof TrackerError ? error.httpStatus : 500);
+        throw toInvokeError(error as TrackerError);
+      }
+    } finally {
+      metrics?.publish();
     }
   };
 }

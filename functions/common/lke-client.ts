@@ -4,6 +4,7 @@ import { SharedQuota } from '../../lib/lke/quota';
 import { tencentCredentialProvider } from '../../lib/tencent-credentials';
 import { once, secretStore } from './clients';
 import { logger } from './logger';
+import { containerMetrics } from './metrics';
 
 /**
  * The container's LKE client: one in-container limiter, and the deployment-wide quota kept in the tracking
@@ -15,6 +16,7 @@ export const lkeClient = once(() => {
     config,
     credentials: tencentCredentialProvider(process.env, secretStore),
     log: logger,
+    metrics: containerMetrics('lke'),
     quota: new SharedQuota({
       store: async () => (await import('./store')).taskStore(),
       limitPerSecond: config.rateLimitPerSecond,

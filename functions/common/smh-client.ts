@@ -3,6 +3,7 @@ import { SmhClient } from '../../lib/smh/client';
 import { librarySecretProvider } from '../../lib/smh/secrets';
 import { once, secretStore } from './clients';
 import { logger } from './logger';
+import { containerMetrics } from './metrics';
 
 /** The container's SMH client (one access-token cache per container). */
 export const smhClient = once(
@@ -11,5 +12,6 @@ export const smhClient = once(
       config: smhConfig(process.env),
       secrets: librarySecretProvider(process.env, secretStore),
       log: logger,
+      metrics: containerMetrics('smh'),
     }),
 );

@@ -5,6 +5,7 @@ import { logger } from '../common/logger';
 import { notifier } from '../common/notifier';
 import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
 import { taskStore } from '../common/store';
+import { containerMetrics } from '../common/metrics';
 
 /**
  * Scheduled LKE poller: checks every due LKE task, concurrently up to the 20 requests/second quota, and hands
@@ -19,4 +20,4 @@ const defaults = once(() => ({
 
 export const lkePoll = (deps: PollHandlerDeps = {}) => pollHandler('lkePoll', defaults, deps);
 
-export const handler = lkePoll();
+export const handler = lkePoll({ metrics: containerMetrics('lke') });

@@ -6,6 +6,7 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { lkeClient } from '../common/lke-client';
+import { containerMetrics } from '../common/metrics';
 
 /**
  * `GET /lke/tasks/{taskId}?botBizId=…&taskType=…[&track=true]`, or a direct invoke with
@@ -43,4 +44,4 @@ export function lkeStatus(
   );
 }
 
-export const handler = lkeStatus();
+export const handler = lkeStatus({ metrics: containerMetrics('lke') });

@@ -6,6 +6,7 @@ import type { NotifyTarget } from '../../lib/tracking/model';
 import { asRecord, parseLkeTaskQuery, parseNotify } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
+import { containerMetrics } from '../common/metrics';
 
 /**
  * `POST /lke/tasks` `{"taskId","taskType","botBizId","notify"?:{"taskToken","heartbeat"?}}` (or the same body by
@@ -30,4 +31,4 @@ export function trackLke(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   );
 }
 
-export const handler = trackLke();
+export const handler = trackLke({ metrics: containerMetrics('lke') });

@@ -5,6 +5,7 @@ import { notifier } from '../common/notifier';
 import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
 import { smhClient } from '../common/smh-client';
 import { taskStore } from '../common/store';
+import { containerMetrics } from '../common/metrics';
 
 /**
  * Scheduled SMH poller: checks every due SMH task, one batched query per library/space/user, and hands finished
@@ -19,4 +20,4 @@ const defaults = once(() => ({
 
 export const smhPoll = (deps: PollHandlerDeps = {}) => pollHandler('smhPoll', defaults, deps);
 
-export const handler = smhPoll();
+export const handler = smhPoll({ metrics: containerMetrics('smh') });

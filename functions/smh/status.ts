@@ -6,6 +6,7 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { smhClient } from '../common/smh-client';
+import { containerMetrics } from '../common/metrics';
 
 /**
  * `GET /smh/libraries/{libraryId}/spaces/{spaceId}/tasks/{taskIds}` (space level, `-` for single-tenant),
@@ -53,4 +54,4 @@ export function smhStatus(
   );
 }
 
-export const handler = smhStatus();
+export const handler = smhStatus({ metrics: containerMetrics('smh') });

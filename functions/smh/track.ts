@@ -7,6 +7,7 @@ import type { NotifyTarget } from '../../lib/tracking/model';
 import { asRecord, parseNotify, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
+import { containerMetrics } from '../common/metrics';
 
 interface TrackSmhResult {
   tasks: (PublicTask & { created: boolean })[];
@@ -51,4 +52,4 @@ export function trackSmh(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   );
 }
 
-export const handler = trackSmh();
+export const handler = trackSmh({ metrics: containerMetrics('smh') });

@@ -4,6 +4,7 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { parseTrackingId } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
+import { containerMetrics } from '../common/metrics';
 
 /** `GET /tasks/{id}` (or `{"id"}` by direct invoke): a tracked task with its history. */
 export function getTask(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
@@ -24,4 +25,4 @@ export function getTask(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   );
 }
 
-export const handler = getTask();
+export const handler = getTask({ metrics: containerMetrics('all') });

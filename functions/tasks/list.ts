@@ -3,6 +3,7 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { parseListQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
+import { containerMetrics } from '../common/metrics';
 
 /**
  * `GET /tasks?provider=&status=&limit=&nextToken=` (or the same fields by direct invoke): a page of tracked
@@ -27,4 +28,4 @@ export function listTasks(deps: HandlerDeps & { store?: () => TaskStore } = {}) 
   );
 }
 
-export const handler = listTasks();
+export const handler = listTasks({ metrics: containerMetrics('all') });

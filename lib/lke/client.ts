@@ -21,6 +21,7 @@ import {
   type UpstreamErrorDetails,
 } from '../errors';
 import { silentLog, type Log } from '../log';
+import { recordUpstream, silentMetrics, type Metrics } from '../metrics';
 import { RateLimiter } from '../rate-limiter';
 import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
@@ -36,6 +37,8 @@ export interface LkeClientDeps {
   limiter?: RateLimiter;
   /** The deployment-wide quota (lib/lke/quota.ts), after the container's own limiter; none in unit tests. */
   quota?: Quota;
+  /** Upstream latency and errors by code, per attempt. */
+  metrics?: Metrics;
   now?: () => Date;
 }
 
@@ -54,6 +57,7 @@ export class LkeClient {
   private readonly log: Log;
   private readonly limiter: RateLimiter;
   private readonly quota?: Quota;
+  private readonly metrics: Metrics;
   private readonly now: () => Date;
   private sdk?: { key: string; client: SdkLkeClient };
 
@@ -63,6 +67,7 @@ export class LkeClient {
     this.log = deps.log ?? silentLog;
     this.limiter = deps.limiter ?? new RateLimiter({ limit: deps.config.rateLimitPerSecond });
     this.quota = deps.quota;
+    this.metrics = deps.metrics ?? silentMetrics;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -94,7 +99,15 @@ export class LkeClient {
       async () => {
         await this.limiter.acquire(options);
         await this.quota?.acquire(options.priority ?? 'on-demand', options);
-        return read(await this.attempt<R>(client, action, request, options.signal));
+        const started = Date.now();
+        try {
+          const answer = read(await this.attempt<R>(client, action, request, options.signal));
+          recordUpstream(this.metrics, started);
+          return answer;
+        } catch (error) {
+          recordUpstream(this.metrics, started, error);
+          throw error;
+        }
       },
       {
         policy: this.config.retry,

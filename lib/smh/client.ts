@@ -13,6 +13,7 @@ import {
   type UpstreamErrorDetails,
 } from '../errors';
 import { silentLog, type Log } from '../log';
+import { recordUpstream, silentMetrics, type Metrics } from '../metrics';
 import { redact, redactUrl, registerSecret } from '../redact';
 import { logRetry, withRetry } from '../retry';
 import {
@@ -29,6 +30,8 @@ export interface SmhClientDeps {
   config: SmhConfig;
   secrets: LibrarySecretProvider;
   log?: Log;
+  /** Upstream latency and errors by code, per request. */
+  metrics?: Metrics;
   now?: () => number;
 }
 
@@ -77,6 +80,7 @@ export class SmhClient {
   private readonly config: SmhConfig;
   private readonly secrets: LibrarySecretProvider;
   private readonly log: Log;
+  private readonly metrics: Metrics;
   private readonly now: () => number;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly minting = new Map<string, Promise<CachedToken>>();
@@ -85,6 +89,7 @@ export class SmhClient {
     this.config = deps.config;
     this.secrets = deps.secrets;
     this.log = deps.log ?? silentLog;
+    this.metrics = deps.metrics ?? silentMetrics;
     this.now = deps.now ?? Date.now;
   }
 
@@ -252,8 +257,27 @@ export class SmhClient {
     return { token: minted.token, refreshAt: this.now() + lifetimeMs - margin };
   }
 
-  /** One GET with a per-attempt timeout; non-2xx answers become typed errors, unreadable ones too. */
+  /** One GET, measured (latency, errors by code). */
   private async get(
+    access: LibraryAccess,
+    path: string,
+    params: Record<string, string | undefined>,
+    options: CallOptions,
+    secrets: string[],
+  ): Promise<Answer> {
+    const started = Date.now();
+    try {
+      const answer = await this.request(access, path, params, options, secrets);
+      recordUpstream(this.metrics, started);
+      return answer;
+    } catch (error) {
+      recordUpstream(this.metrics, started, error);
+      throw error;
+    }
+  }
+
+  /** One GET with a per-attempt timeout; non-2xx answers become typed errors, unreadable ones too. */
+  private async request(
     access: LibraryAccess,
     path: string,
     params: Record<string, string | undefined>,

@@ -61,6 +61,8 @@ export interface CallbackEntry {
   id: string;
   kind: 'callback';
   taskToken: string;
+  /** When it was queued. */
+  at: string;
   attempts: number;
   nextAttemptAt: string;
 }

@@ -42,6 +42,11 @@ export interface PollSummary {
   notified: number;
   /** Notifications given up on (kept on their record under `undelivered`, logged as errors). */
   deadLettered: number;
+  /** How late the claimed checks were (now − nextCheckAt at claim time): the longest, and the median. */
+  lagMaxMs: number;
+  lagP50Ms: number;
+  /** Age of the oldest notification still owed among the records claimed (0: none owed). */
+  outboxOldestAgeMs: number;
   durationMs: number;
 }
 
@@ -93,8 +98,12 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     throttled: 0,
     notified: 0,
     deadLettered: 0,
+    lagMaxMs: 0,
+    lagP50Ms: 0,
+    outboxOldestAgeMs: 0,
     durationMs: 0,
   };
+  const lags: number[] = [];
   const { claimMarginMs = 10_000, checkMarginMs = 3_000 } = options;
   const checkDeadline = options.deadline - checkMarginMs;
   const stopClaimingAt = options.deadline - claimMarginMs;
@@ -228,6 +237,10 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       const ctx = store.context(owner);
       const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
       const toCheck = batch.filter((task) => !tooOld.includes(task) && isDueForCheck(task, ctx));
+      for (const task of toCheck) lags.push(Math.max(0, ctx.now - Date.parse(task.nextCheckAt as string)));
+      for (const entry of batch.flatMap((task) => task.outbox)) {
+        summary.outboxOldestAgeMs = Math.max(summary.outboxOldestAgeMs, ctx.now - Date.parse(entry.at));
+      }
       // Claimed only to deliver a leftover outbox (the sweep), or a lease that ran out on a finished record.
       const sweepOnly = batch.filter((task) => !tooOld.includes(task) && !toCheck.includes(task));
       await mapLimit(sweepOnly, WRITE_CONCURRENCY, async (task) => {
@@ -253,6 +266,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       );
     }
   } catch (error) {
+    Object.assign(summary, lagStats(lags));
     summary.durationMs = store.now() - started;
     if (error instanceof StoreUnavailableError) {
       log.error('poll run stopped: the tracking table is unavailable', { ...summary, error: error.message });
@@ -260,6 +274,13 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     throw error;
   }
 
+  Object.assign(summary, lagStats(lags));
   summary.durationMs = store.now() - started;
   return summary;
+}
+
+function lagStats(lags: number[]) {
+  if (lags.length === 0) return { lagMaxMs: 0, lagP50Ms: 0 };
+  const sorted = [...lags].sort((a, b) => a - b);
+  return { lagMaxMs: sorted.at(-1) as number, lagP50Ms: sorted[Math.floor(sorted.length / 2)] as number };
 }

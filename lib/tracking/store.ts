@@ -532,6 +532,7 @@ function upgrade(raw: Record<string, unknown>): TrackedTask {
             id: entry.id,
             kind: 'callback',
             taskToken: entry.taskToken,
+            at: nextAttemptAt,
             attempts: entry.attempts,
             nextAttemptAt,
           },

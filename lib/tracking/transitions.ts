@@ -137,11 +137,12 @@ function leaseAfter(task: TrackedTask, ctx: Context) {
     : null;
 }
 
-function callbacks(tokens: string[], idBase: string, nextAttemptAt: string): OutboxEntry[] {
+function callbacks(tokens: string[], idBase: string, at: string, nextAttemptAt: string): OutboxEntry[] {
   return tokens.map((taskToken, n) => ({
     id: `${idBase}.cb${n}`,
     kind: 'callback',
     taskToken,
+    at,
     attempts: 0,
     nextAttemptAt,
   }));
@@ -182,7 +183,7 @@ function announce(before: TrackedTask, after: TrackedTask, ctx: Context): Tracke
       attempts: 0,
       nextAttemptAt,
     });
-    entries.push(...callbacks(after.notify?.taskTokens ?? [], idBase, nextAttemptAt));
+    entries.push(...callbacks(after.notify?.taskTokens ?? [], idBase, at, nextAttemptAt));
     notify = null; // every waiter now has its callback queued
   }
   return { ...after, notify, outbox: [...after.outbox, ...entries] };
@@ -367,7 +368,8 @@ export function addWaiter(task: TrackedTask, notify: NotifyTarget, ctx: Context)
   if (isFinished(task.status)) {
     if (fresh.length === 0) return null;
     const idBase = `${task.id}.v${task.version + 1}`;
-    return { ...task, outbox: [...task.outbox, ...callbacks(fresh, idBase, iso(ctx.now))] };
+    const now = iso(ctx.now);
+    return { ...task, outbox: [...task.outbox, ...callbacks(fresh, idBase, now, now)] };
   }
   return { ...task, notify: { taskTokens: [...(task.notify?.taskTokens ?? []), ...fresh], heartbeat } };
 }

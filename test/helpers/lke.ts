@@ -1,6 +1,7 @@
 import { lkeConfig } from '../../lib/config';
 import { LkeClient } from '../../lib/lke/client';
 import type { Log } from '../../lib/log';
+import type { Metrics } from '../../lib/metrics';
 import type { TencentCredential } from '../../lib/tencent-credentials';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 
@@ -15,7 +16,12 @@ export async function lkeSandbox(): Promise<Sandbox> {
 /** A real LkeClient (real SDK, real HTTP) pointed at the sandbox, with fast retries for tests. */
 export function lkeClientFor(
   sandbox: Sandbox,
-  options: { credential?: TencentCredential; env?: Record<string, string>; log?: Log } = {},
+  options: {
+    credential?: TencentCredential;
+    env?: Record<string, string>;
+    log?: Log;
+    metrics?: Metrics;
+  } = {},
 ): LkeClient {
   return new LkeClient({
     config: lkeConfig({
@@ -26,6 +32,7 @@ export function lkeClientFor(
     }),
     credentials: async () => options.credential ?? { secretId: SECRET_ID, secretKey: SECRET_KEY },
     log: options.log,
+    metrics: options.metrics,
   });
 }
 

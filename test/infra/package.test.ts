@@ -238,3 +238,102 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(bundle.length).toBeLessThan(300_000);
   });
 });
+
+describe('operations in the prod template', () => {
+  const metricsOf = (logicalId: string) => fn(logicalId).Environment.Variables as Record<string, string>;
+
+  it('publishes metrics under one namespace named for the service, the stage in the service dimension', () => {
+    for (const logicalId of ['LkeStatusLambdaFunction', 'SmhPollLambdaFunction', 'GetTaskLambdaFunction']) {
+      expect(metricsOf(logicalId)).toMatchObject({
+        POWERTOOLS_METRICS_NAMESPACE: 'tencent-task-tracker',
+        POWERTOOLS_SERVICE_NAME: 'tencent-task-tracker-prod',
+      });
+    }
+  });
+
+  it.each(['Lke', 'Smh'])(
+    'alarms on %s poller errors, poll lag, outbox age, dead letters and throttling',
+    (P) => {
+      const alarm = (name: string) => fn(`${P}${name}Alarm`);
+      const dims = [
+        { Name: 'service', Value: 'tencent-task-tracker-prod' },
+        { Name: 'provider', Value: P.toLowerCase() },
+      ];
+      expect(alarm('PollerErrors')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: `tencent-task-tracker-prod-${P.toLowerCase()}Poll` }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      // Twice the longest interval (900 s).
+      expect(alarm('PollLag')).toMatchObject({
+        Namespace: 'tencent-task-tracker',
+        MetricName: 'PollLagMax',
+        Dimensions: dims,
+        Threshold: 1800,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      expect(alarm('OutboxAge')).toMatchObject({
+        MetricName: 'OutboxOldestAge',
+        Dimensions: dims,
+        Threshold: 1800,
+      });
+      expect(alarm('DeadLetters')).toMatchObject({
+        MetricName: 'PollDeadLettered',
+        Dimensions: dims,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      expect(alarm('Throttling')).toMatchObject({
+        MetricName: 'PollThrottled',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+      });
+      expect(alarm('PollLag')).not.toHaveProperty('AlarmActions'); // no topic by default
+    },
+  );
+
+  it('has one dashboard over the same metrics', () => {
+    const body = JSON.stringify(fn('OperationsDashboard').DashboardBody);
+    for (const name of [
+      'PollChecked',
+      'PollLagMax',
+      'OutboxOldestAge',
+      'PollDeadLettered',
+      'PollThrottled',
+      'UpstreamLatency',
+      'Requests',
+      'UpstreamErrors',
+    ]) {
+      expect(body).toContain(name);
+    }
+  });
+
+  it('runs each poller one at a time, dropping (not queueing) a schedule that comes too soon', () => {
+    for (const P of ['Lke', 'Smh']) {
+      expect(fn(`${P}PollLambdaFunction`).ReservedConcurrentExecutions).toBe(1);
+      expect(fn(`${P}PollLambdaEvConf`)).toMatchObject({
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+      });
+    }
+  });
+
+  it('throttles the HTTP API and keeps logs for the configured days', () => {
+    expect(fn('HttpApiStage').DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: 50,
+      ThrottlingBurstLimit: 100,
+    });
+    expect(fn('LkePollLogGroup').RetentionInDays).toBe(30);
+  });
+
+  it('sends alarms to an SNS topic when one is given', async () => {
+    const withTopic = await packageService('prod', {}, [
+      '--param=alarmTopicArn=arn:aws:sns:ap-southeast-1:123456789012:ops',
+    ]);
+    expect(withTopic.template.Resources.LkeDeadLettersAlarm?.Properties).toMatchObject({
+      AlarmActions: ['arn:aws:sns:ap-southeast-1:123456789012:ops'],
+    });
+  }, 180_000);
+});
