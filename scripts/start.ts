@@ -84,6 +84,7 @@ async function main() {
     lines.push(
       `SANDBOX MODE (LKE): no TENCENTCLOUD_SECRET_ID/KEY set, so LKE calls go to the local sandbox at ${sandbox.url}`,
       '  it verifies TC3 signatures with a per-run key; seeded: TaskId 8, ModifyAttributeLabel, BotBizId 1767024172536168448, SUCCESS',
+      `  key (for serverless invoke local): TENCENTCLOUD_SECRET_ID=${secretId} TENCENTCLOUD_SECRET_KEY=${secretKey}`,
       `  try:  curl '${api}/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel'`,
       `  set:  curl -X PUT ${sandbox.url}/_sandbox/lke/tasks -d '{"botBizId":"1767024172536168448","taskType":"ModifyAttributeLabel","taskId":"9","status":"RUNNING"}'`,
     );

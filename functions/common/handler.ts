@@ -138,6 +138,8 @@ export interface HandlerDeps {
   metrics?: FunctionMetrics;
   /** Count invocations in `Requests` by status class (the on-demand functions; not the pollers). */
   countRequests?: boolean;
+  /** The function's settings, checked before anything else (functions/common/settings.ts). */
+  settings?: () => void;
 }
 
 export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps = {}) {
@@ -147,6 +149,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
     const started = Date.now();
     const invocation = invocationFor(context, started);
     try {
+      deps.settings?.();
       const input = operation.parse(raw());
       const output = await operation.run(input, invocation);
       log.info(`${operation.name} done`, {

@@ -6,6 +6,7 @@ import { notifier } from '../common/notifier';
 import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
 import { taskStore } from '../common/store';
 import { containerMetrics } from '../common/metrics';
+import { LKE_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /**
  * Scheduled LKE poller: checks every due LKE task, concurrently up to the 20 requests/second quota, and hands
@@ -20,4 +21,7 @@ const defaults = once(() => ({
 
 export const lkePoll = (deps: PollHandlerDeps = {}) => pollHandler('lkePoll', defaults, deps);
 
-export const handler = lkePoll({ metrics: containerMetrics('lke') });
+export const handler = lkePoll({
+  metrics: containerMetrics('lke'),
+  settings: settingsCheck(LKE_SETTINGS, TRACKING_SETTINGS),
+});

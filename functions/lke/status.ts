@@ -7,6 +7,7 @@ import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { lkeClient } from '../common/lke-client';
 import { containerMetrics } from '../common/metrics';
+import { LKE_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /**
  * `GET /lke/tasks/{taskId}?botBizId=…&taskType=…[&track=true]`, or a direct invoke with
@@ -44,4 +45,7 @@ export function lkeStatus(
   );
 }
 
-export const handler = lkeStatus({ metrics: containerMetrics('lke') });
+export const handler = lkeStatus({
+  metrics: containerMetrics('lke'),
+  settings: settingsCheck(LKE_SETTINGS, TRACKING_SETTINGS),
+});

@@ -7,6 +7,7 @@ import { asRecord, parseLkeTaskQuery, parseNotify } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
 import { containerMetrics } from '../common/metrics';
+import { TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /**
  * `POST /lke/tasks` `{"taskId","taskType","botBizId","notify"?:{"taskToken","heartbeat"?}}` (or the same body by
@@ -31,4 +32,7 @@ export function trackLke(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   );
 }
 
-export const handler = trackLke({ metrics: containerMetrics('lke') });
+export const handler = trackLke({
+  metrics: containerMetrics('lke'),
+  settings: settingsCheck(TRACKING_SETTINGS),
+});

@@ -6,6 +6,7 @@ import { pollHandler, type PollHandlerDeps } from '../common/poll-handler';
 import { smhClient } from '../common/smh-client';
 import { taskStore } from '../common/store';
 import { containerMetrics } from '../common/metrics';
+import { SMH_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /**
  * Scheduled SMH poller: checks every due SMH task, one batched query per library/space/user, and hands finished
@@ -20,4 +21,7 @@ const defaults = once(() => ({
 
 export const smhPoll = (deps: PollHandlerDeps = {}) => pollHandler('smhPoll', defaults, deps);
 
-export const handler = smhPoll({ metrics: containerMetrics('smh') });
+export const handler = smhPoll({
+  metrics: containerMetrics('smh'),
+  settings: settingsCheck(SMH_SETTINGS, TRACKING_SETTINGS),
+});

@@ -7,6 +7,7 @@ import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { smhClient } from '../common/smh-client';
 import { containerMetrics } from '../common/metrics';
+import { SMH_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /**
  * `GET /smh/libraries/{libraryId}/spaces/{spaceId}/tasks/{taskIds}` (space level, `-` for single-tenant),
@@ -54,4 +55,7 @@ export function smhStatus(
   );
 }
 
-export const handler = smhStatus({ metrics: containerMetrics('smh') });
+export const handler = smhStatus({
+  metrics: containerMetrics('smh'),
+  settings: settingsCheck(SMH_SETTINGS, TRACKING_SETTINGS),
+});

@@ -8,6 +8,7 @@ import { asRecord, parseNotify, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
 import { containerMetrics } from '../common/metrics';
+import { TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 interface TrackSmhResult {
   tasks: (PublicTask & { created: boolean })[];
@@ -52,4 +53,7 @@ export function trackSmh(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   );
 }
 
-export const handler = trackSmh({ metrics: containerMetrics('smh') });
+export const handler = trackSmh({
+  metrics: containerMetrics('smh'),
+  settings: settingsCheck(TRACKING_SETTINGS),
+});

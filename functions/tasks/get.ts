@@ -5,6 +5,7 @@ import { parseTrackingId } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
 import { containerMetrics } from '../common/metrics';
+import { TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /** `GET /tasks/{id}` (or `{"id"}` by direct invoke): a tracked task with its history. */
 export function getTask(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
@@ -25,4 +26,7 @@ export function getTask(deps: HandlerDeps & { store?: () => TaskStore } = {}) {
   );
 }
 
-export const handler = getTask({ metrics: containerMetrics('all') });
+export const handler = getTask({
+  metrics: containerMetrics('all'),
+  settings: settingsCheck(TRACKING_SETTINGS),
+});

@@ -4,6 +4,7 @@ import { parseListQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { taskStore } from '../common/store';
 import { containerMetrics } from '../common/metrics';
+import { TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
 /**
  * `GET /tasks?provider=&status=&limit=&nextToken=` (or the same fields by direct invoke): a page of tracked
@@ -28,4 +29,7 @@ export function listTasks(deps: HandlerDeps & { store?: () => TaskStore } = {}) 
   );
 }
 
-export const handler = listTasks({ metrics: containerMetrics('all') });
+export const handler = listTasks({
+  metrics: containerMetrics('all'),
+  settings: settingsCheck(TRACKING_SETTINGS),
+});

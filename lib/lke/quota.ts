@@ -70,29 +70,34 @@ export class SharedQuota implements Quota {
   }
 
   /**
-   * An on-demand call waits at most ON_DEMAND_WAIT_MS from now for its slot, reservation included (a slot is
-   * never granted later than that), or is refused at once with when to come back.
+   * An on-demand call waits at most ON_DEMAND_WAIT_MS from now for its slot, reservations included (a slot is
+   * never granted later than that), or is refused with when to come back. A slot it reaches too late (a slow
+   * answer, a busy container) is given up and another one reserved, within the same time.
    */
   private async onDemand(options: CallOptions): Promise<void> {
     const started = Date.now();
     const latest = started + ON_DEMAND_WAIT_MS - this.spacingMs;
-    const reserved = await this.reserve(1, latest, options, started + ON_DEMAND_WAIT_MS);
-    if (reserved === undefined) return;
-    if ('busyUntil' in reserved) {
-      const seconds = Math.max(1, Math.ceil((reserved.busyUntil - Date.now()) / 1000));
-      throw new UpstreamThrottledError(
-        `LKE's quota (${this.deps.limitPerSecond} requests/second for the whole deployment) is booked for the ` +
-          `next ${ON_DEMAND_WAIT_MS / 1000} s; retry after ${seconds} s`,
-        { provider: 'lke', retryAfterSeconds: seconds },
-      );
+    while (Date.now() < latest) {
+      const reserved = await this.reserve(1, latest, options, started + ON_DEMAND_WAIT_MS);
+      if (reserved === undefined) return;
+      if ('busyUntil' in reserved) {
+        const seconds = Math.max(1, Math.ceil((reserved.busyUntil - Date.now()) / 1000));
+        throw new UpstreamThrottledError(
+          `LKE's quota (${this.deps.limitPerSecond} requests/second for the whole deployment) is booked for the ` +
+            `next ${ON_DEMAND_WAIT_MS / 1000} s; retry after ${seconds} s`,
+          { provider: 'lke', retryAfterSeconds: seconds },
+        );
+      }
+      await this.waitUntil(reserved.first, options);
+      if (Date.now() - reserved.first <= this.spacingMs / 2) return;
     }
-    await this.waitUntil(reserved.first, options);
-    if (Date.now() - reserved.first > this.spacingMs / 2) {
-      throw new UpstreamThrottledError('The slot of the shared LKE quota was missed; retry after 1 s', {
+    throw new UpstreamThrottledError(
+      'No slot of the shared LKE quota could be used in time; retry after 1 s',
+      {
         provider: 'lke',
         retryAfterSeconds: 1,
-      });
-    }
+      },
+    );
   }
 
   /** A poller's next slot, from the container's batch; undefined when the table cannot be reached. */

@@ -66,6 +66,8 @@ export const STORE_CLIENT_CONFIG = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true },
 };
 const DEFAULT_CALL_BUDGET_MS = 10_000;
+/** A schedule that was idle starts this far ahead of the reservation, time for its answer to come back. */
+const IDLE_LEAD_MS = 100;
 /** A call gives up this long before the caller's deadline, leaving the caller time to answer. */
 const DEADLINE_MARGIN_MS = 200;
 const PROVIDERS: Provider[] = ['lke', 'smh'];
@@ -107,8 +109,9 @@ export class TaskStore {
   }
 
   /** The same table and client, every call bounded by the caller's deadline and signal. */
-  within(call: CallOptions): TaskStore {
-    return new TaskStore({ ...this.deps, call }, this.doc);
+  within(call: CallOptions): this {
+    const Store = this.constructor as new (deps: StoreDeps, doc: DynamoDBDocumentClient) => this;
+    return new Store({ ...this.deps, call }, this.doc);
   }
 
   context(owner?: string): Context {
@@ -356,18 +359,21 @@ export class TaskStore {
     };
     if (stats) stats.reservations++;
     // Busy: the next free slot is ahead of us, but opens by latestStart.
-    const busy = (now: number) =>
+    const busy = () =>
       update('SET #next = #next + :span', '#next BETWEEN :now AND :latest', {
         ':span': span,
-        ':now': now,
+        ':now': Date.now(),
         ':latest': latestStart,
       });
-    // Idle: nothing is booked from now on.
-    const idle = (now: number) =>
-      update('SET #next = :end', 'attribute_not_exists(#next) OR #next < :now', {
-        ':end': now + span,
+    // Idle: nothing is booked from now on. The first slot opens IDLE_LEAD_MS ahead, so that the answer (a round
+    // trip) arrives before it does.
+    const idle = () => {
+      const now = Date.now();
+      return update('SET #next = :end', 'attribute_not_exists(#next) OR #next < :now', {
+        ':end': now + IDLE_LEAD_MS + span,
         ':now': now,
       });
+    };
     let next = seen;
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = Date.now();
@@ -377,7 +383,7 @@ export class TaskStore {
       // known: busy, then idle); a refusal is settled by one read.
       const paths = next === 0 ? [busy, idle] : next >= now ? [busy] : [idle, busy];
       for (const path of next > latestStart ? [] : paths) {
-        const end = await path(now);
+        const end = await path();
         if (end !== undefined) return { first: end - span, next: end };
       }
       if (stats) stats.reads++;

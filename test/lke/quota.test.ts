@@ -156,3 +156,18 @@ it('goes on under the container limit when the table cannot be reached (fail ope
   await expect(quota.acquire('on-demand', {})).resolves.toBeUndefined();
   expect(log.text()).toContain('the shared LKE quota is unavailable');
 });
+
+it('serves an on-demand call on an idle schedule with one reservation, even when its answer takes a while', async () => {
+  /** A table whose answers take 80 ms to come back (a cold container, a far region). */
+  class SlowStore extends TaskStore {
+    override async reserveSlots(...args: Parameters<TaskStore['reserveSlots']>) {
+      const reserved = await super.reserveSlots(...args);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      return reserved;
+    }
+  }
+  const store = new SlowStore({ client: dynamo.client, config: testConfig() });
+  const quota = new SharedQuota({ store: () => store, limitPerSecond: 20 });
+  await expect(quota.acquire('on-demand', {})).resolves.toBeUndefined();
+  expect(quota.stats.reservations).toBe(1); // the slot was still ahead when the answer came
+});
