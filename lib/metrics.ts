@@ -30,6 +30,8 @@ export const METRIC = {
   pollLagP50: 'PollLagP50',
   outboxOldestAge: 'OutboxOldestAge',
   upstreamLatency: 'UpstreamLatency',
+  quotaWaitOnDemand: 'QuotaWaitOnDemand',
+  quotaWaitPoll: 'QuotaWaitPoll',
   upstreamErrors: 'UpstreamErrors',
   requests: 'Requests',
 } as const;

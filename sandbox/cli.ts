@@ -16,7 +16,10 @@ async function main() {
   const secretKey = process.env.SANDBOX_SECRET_KEY ?? randomBytes(18).toString('base64url');
   const sandbox = await startSandbox({
     port: Number(process.env.SANDBOX_PORT ?? '9100'),
-    lke: { credentials: { [secretId]: { secretKey } } },
+    lke: {
+      credentials: { [secretId]: { secretKey } },
+      latencyMs: Number(process.env.SANDBOX_LKE_LATENCY_MS ?? 0),
+    },
   });
   const librarySecret = seedDemoLibrary(sandbox.smh, process.env.SANDBOX_LIBRARY_SECRET);
   console.log(

@@ -29,6 +29,8 @@ export interface LkeSandboxOptions {
   credentials?: Record<string, Tc3Secret>;
   regions?: string[];
   rateLimitPerSecond?: number;
+  /** Answer after this long (± 30 %), like a real endpoint far away; 0 by default. */
+  latencyMs?: number;
   now?: () => number;
 }
 
@@ -48,6 +50,7 @@ export class LkeSandbox {
   readonly credentials: Map<string, Tc3Secret>;
   readonly regions: Set<string>;
   rateLimitPerSecond: number;
+  latencyMs: number;
   /** Requests that reached the API (signed or not); tests assert "no upstream call" with it. */
   requestCount = 0;
   /** Requests answered RequestLimitExceeded because more than `rateLimitPerSecond` came within a second. */
@@ -63,6 +66,7 @@ export class LkeSandbox {
     this.credentials = new Map(Object.entries(options.credentials ?? {}));
     this.regions = new Set(options.regions ?? ['ap-jakarta']);
     this.rateLimitPerSecond = options.rateLimitPerSecond ?? 20;
+    this.latencyMs = options.latencyMs ?? 0;
     this.now = options.now ?? Date.now;
     this.setTask(SEED_LKE_TASK);
   }
@@ -94,6 +98,14 @@ export class LkeSandbox {
   }
 
   handle(request: Tc3Request): SandboxAnswer {
+    const answer = this.answer(request);
+    if (this.latencyMs > 0 && answer.delayMs === undefined) {
+      answer.delayMs = Math.round(this.latencyMs * (0.7 + Math.random() * 0.6));
+    }
+    return answer;
+  }
+
+  private answer(request: Tc3Request): SandboxAnswer {
     this.requestCount++;
     const requestId = randomUUID();
     const error = (code: string, message: string, delayMs?: number) =>

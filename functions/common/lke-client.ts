@@ -21,6 +21,7 @@ export const lkeClient = once(() => {
       store: async () => (await import('./store')).taskStore(),
       limitPerSecond: config.rateLimitPerSecond,
       log: logger,
+      metrics: containerMetrics('lke'),
     }),
   });
 });

@@ -1,5 +1,6 @@
 import { DeadlineExceededError, StoreUnavailableError, UpstreamThrottledError } from '../errors';
 import { silentLog, type Log } from '../log';
+import { METRIC, type Metrics } from '../metrics';
 import { sleep } from '../retry';
 import type { QuotaStats, Reservation, TaskStore } from '../tracking/store';
 import type { CallOptions } from '../upstream';
@@ -35,6 +36,8 @@ const POLL_RESERVE_BUDGET_MS = 1500;
 export interface SharedQuotaDeps {
   store: () => TaskStore | Promise<TaskStore>;
   limitPerSecond: number;
+  /** How long calls waited for their slot (QuotaWaitOnDemand / QuotaWaitPoll). */
+  metrics?: Metrics;
   /** Slack added to each second (network jitter), as in the in-container limiter. */
   marginMs?: number;
   log?: Log;
@@ -59,7 +62,16 @@ export class SharedQuota implements Quota {
   }
 
   async acquire(priority: Priority, options: CallOptions = {}): Promise<void> {
-    if (priority === 'on-demand') return this.onDemand(options);
+    const started = Date.now();
+    try {
+      await (priority === 'on-demand' ? this.onDemand(options) : this.poll(options));
+    } finally {
+      const name = priority === 'on-demand' ? METRIC.quotaWaitOnDemand : METRIC.quotaWaitPoll;
+      this.deps.metrics?.add(name, 'Milliseconds', Date.now() - started);
+    }
+  }
+
+  private async poll(options: CallOptions): Promise<void> {
     for (;;) {
       const slot = await this.pollSlot(options);
       if (slot === undefined) return; // the table cannot be reached: fail open

@@ -12,7 +12,7 @@ import { freePort } from './local-run';
  */
 
 /** The sandbox (`npm run sandbox`) in a process of its own. */
-export async function sandboxProcess(secretId: string, secretKey: string) {
+export async function sandboxProcess(secretId: string, secretKey: string, latencyMs = 0) {
   const port = await freePort();
   const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['sandbox/cli.ts'], {
     cwd: ROOT,
@@ -21,6 +21,7 @@ export async function sandboxProcess(secretId: string, secretKey: string) {
       SANDBOX_PORT: String(port),
       SANDBOX_SECRET_ID: secretId,
       SANDBOX_SECRET_KEY: secretKey,
+      SANDBOX_LKE_LATENCY_MS: String(latencyMs),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
