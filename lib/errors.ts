@@ -108,13 +108,22 @@ export class UpstreamNotFoundError extends UpstreamError {
 export class UpstreamThrottledError extends UpstreamError {
   readonly code = 'UpstreamThrottled';
   readonly httpStatus = 503;
-  override readonly retryable = true;
+  override readonly retryable: boolean = true;
   /** Suggested wait before the caller tries again, in seconds. */
   readonly retryAfterSeconds: number;
   constructor(message: string, details: UpstreamErrorDetails & { retryAfterSeconds?: number }) {
     super(message, details);
     this.retryAfterSeconds = details.retryAfterSeconds ?? 1;
   }
+}
+
+/**
+ * Our own limit said no: the container's limiter or the deployment's share of the quota (lib/lke/quota.ts) is
+ * booked further ahead than an on-demand caller may wait. Answered at once (503, Retry-After) and never retried
+ * in the same call: a retry would only wait longer for the same quota.
+ */
+export class QuotaBusyError extends UpstreamThrottledError {
+  override readonly retryable = false;
 }
 
 /** The upstream did not answer in time. */

@@ -33,6 +33,11 @@ export class RateLimiter {
     this.starts = new Array<number>(limit).fill(Number.NEGATIVE_INFINITY);
   }
 
+  /** How long a call made now would wait for its slot, without reserving it. */
+  peek(): number {
+    return Math.max(0, (this.starts[this.next] as number) + this.windowMs - this.now());
+  }
+
   /** Reserves the earliest free slot and returns how long to wait for it (0 when free now). */
   reserve(): number {
     const now = this.now();

@@ -185,6 +185,15 @@ export class LkeSandbox {
     );
   }
 
+  /** Starts the counters over (a benchmark measures one phase); the rate window itself is kept. */
+  resetCounters(): void {
+    this.requestCount = 0;
+    this.throttledCount = 0;
+    this.peakPerSecond = 0;
+    this.firstAt = 0;
+    this.lastAt = 0;
+  }
+
   /** The fullest sliding second seen so far (requests per SecretId): how close callers came to the limit. */
   peakPerSecond = 0;
   /** When the first and the last authenticated request arrived (epoch ms), for a sustained rate. */

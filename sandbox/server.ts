@@ -175,6 +175,9 @@ function admin(method: string, url: URL, body: Buffer, lke: LkeSandbox, smh: Smh
         peakPerSecond: lke.peakPerSecond,
         perSecond: lke.requestCount > 1 ? ((lke.requestCount - 1) * 1000) / (lke.lastAt - lke.firstAt) : 0,
       });
+    case 'DELETE /_sandbox/lke/counters':
+      lke.resetCounters();
+      return jsonAnswer(200, { reset: true });
     case 'GET /_sandbox/lke/tasks':
       return jsonAnswer(200, lke.listTasks());
     case 'WRITE /_sandbox/lke/tasks': {

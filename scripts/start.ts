@@ -149,6 +149,12 @@ async function main() {
       lambdaPort,
       // Pass this process's environment (credentials, endpoints) to the functions, for the local stage only.
       '--localEnvironment',
+      // Every function in this one process, each module loaded once. serverless-offline's default, a worker
+      // thread per concurrent invocation, starts a fresh copy of the function for each: on a 2-core machine a
+      // burst of 100 requests spent over 15 s booting them and timed out (Lambda gives each container a CPU of
+      // its own). Invocations that overlap share the module's clients, as they would not on Lambda; each keeps
+      // its own log context (functions/common/logger.ts).
+      '--useInProcess',
     ],
     { env: { ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' }, stdio: 'inherit' },
   );

@@ -8,7 +8,7 @@ import type { Log } from '../../lib/log';
 import { METRIC } from '../../lib/metrics';
 import { redact } from '../../lib/redact';
 import type { FunctionMetrics } from './metrics';
-import { logger as defaultLogger } from './logger';
+import { logger as defaultLogger, withInvocationLog } from './logger';
 
 /**
  * One function, two doors: an API Gateway HTTP API event gets the middy HTTP stack and a JSON answer with a
@@ -133,7 +133,7 @@ function parseBody(event: HttpEvent): unknown {
 }
 
 export interface HandlerDeps {
-  log?: Log & { addContext?(context: Context): void };
+  log?: Log;
   /** Where this function's metrics go (published once per invocation); none in most tests. */
   metrics?: FunctionMetrics;
   /** Count invocations in `Requests` by status class (the on-demand functions; not the pollers). */
@@ -201,8 +201,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
       metrics.addWith({ statusClass: `${Math.floor(status / 100)}xx` }, METRIC.requests, 'Count', 1);
   };
 
-  return async (event: unknown, context: Context): Promise<HttpResult | O> => {
-    log.addContext?.(context);
+  const handle = async (event: unknown, context: Context): Promise<HttpResult | O> => {
     try {
       if (isHttpEvent(event)) {
         const response = await http(event as Parameters<typeof http>[0], context);
@@ -221,6 +220,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
       metrics?.publish();
     }
   };
+  return (event: unknown, context: Context) => withInvocationLog(context, () => handle(event, context));
 }
 
 /** The shape @middy/http-error-handler turns into a response: JSON body, status, and Retry-After when known. */

@@ -21,7 +21,6 @@ export const lkeClient = once(() => {
       store: async () => (await import('./store')).taskStore(),
       limitPerSecond: config.rateLimitPerSecond,
       log: logger,
-      metrics: containerMetrics('lke'),
     }),
   });
 });

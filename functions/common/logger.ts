@@ -1,9 +1,54 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Log } from '../../lib/log';
 
 /**
- * One structured JSON logger per container. Level and service name come from POWERTOOLS_LOG_LEVEL and
+ * Structured JSON logging through Powertools. Level and service name come from POWERTOOLS_LOG_LEVEL and
  * POWERTOOLS_SERVICE_NAME (set in serverless.yml). Events are never logged whole: they may carry task tokens.
  */
-export const logger = new Logger({
+class FunctionLogger extends Logger {
+  protected override createLogger(options?: ConstructorParameters<typeof Logger>[0]): FunctionLogger {
+    return new FunctionLogger(options);
+  }
+
+  /** A logger for one invocation: this one's settings, its context, and `cold_start` as Lambda means it. */
+  forInvocation(context: Context, coldStart: boolean): FunctionLogger {
+    const own = this.createChild() as FunctionLogger;
+    // A new logger says cold_start: true on its first context; only the container's first invocation is cold.
+    if (!coldStart) own.getColdStart();
+    own.addContext(context);
+    return own;
+  }
+}
+
+const containerLogger = new FunctionLogger({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'tencent-task-tracker',
 });
+const invocations = new AsyncLocalStorage<FunctionLogger>();
+let firstInvocation = true;
+
+const current = () => invocations.getStore() ?? containerLogger;
+
+/**
+ * The logger of whatever runs now: the invocation's own one (its request id, cold start) inside
+ * `withInvocationLog`, the container's otherwise. Module-scope clients hold this object, so their lines carry
+ * the id of the invocation they work for.
+ */
+export const logger: Log = {
+  debug: (message, ...extra) => current().debug(message, ...extra),
+  info: (message, ...extra) => current().info(message, ...extra),
+  warn: (message, ...extra) => current().warn(message, ...extra),
+  error: (message, ...extra) => current().error(message, ...extra),
+};
+
+/**
+ * Runs one invocation with a logger of its own. On Lambda a container serves one invocation at a time, but
+ * `npm start` serves every function in one process, many at once: one shared logger would stamp a line with
+ * the request id of whichever invocation started last.
+ */
+export function withInvocationLog<T>(context: Context, run: () => Promise<T>): Promise<T> {
+  const own = containerLogger.forInvocation(context, firstInvocation);
+  firstInvocation = false;
+  return invocations.run(own, run);
+}

@@ -6,6 +6,7 @@ import type {
 import TencentCloudSDKHttpException from 'tencentcloud-sdk-nodejs/tencentcloud/common/exception/tencent_cloud_sdk_exception';
 import type { LkeConfig } from '../config';
 import {
+  QuotaBusyError,
   TrackerError,
   UpstreamAccountError,
   UpstreamAuthError,
@@ -21,13 +22,13 @@ import {
   type UpstreamErrorDetails,
 } from '../errors';
 import { silentLog, type Log } from '../log';
-import { recordUpstream, silentMetrics, type Metrics } from '../metrics';
+import { METRIC, recordUpstream, silentMetrics, type Metrics } from '../metrics';
 import { RateLimiter } from '../rate-limiter';
 import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
 import { attemptSignal, type CallOptions } from '../upstream';
-import type { Priority, Quota } from './quota';
+import { ON_DEMAND_WAIT_MS, type Priority, type Quota } from './quota';
 
 export interface LkeClientDeps {
   config: LkeConfig;
@@ -97,8 +98,7 @@ export class LkeClient {
     const client = await this.sdkClient();
     return withRetry(
       async () => {
-        await this.limiter.acquire(options);
-        await this.quota?.acquire(options.priority ?? 'on-demand', options);
+        await this.waitForSlot(options);
         const started = Date.now();
         try {
           const answer = read(await this.attempt<R>(client, action, request, options.signal));
@@ -116,6 +116,35 @@ export class LkeClient {
         onRetry: logRetry(this.log, 'LKE call failed, retrying', { action }),
       },
     );
+  }
+
+  /**
+   * Waits for a start: the container's limiter first, then the deployment's quota. An on-demand call waits at
+   * most ON_DEMAND_WAIT_MS for both together, or is refused at once (QuotaBusyError: 503 with Retry-After, not
+   * retried); a poller's call waits as long as its deadline allows. The wait is a metric (QuotaWait*).
+   */
+  private async waitForSlot(options: LkeCallOptions): Promise<void> {
+    const priority = options.priority ?? 'on-demand';
+    const since = Date.now();
+    try {
+      const limiterWait = this.limiter.peek();
+      if (priority === 'on-demand' && limiterWait > ON_DEMAND_WAIT_MS) {
+        const seconds = Math.max(1, Math.ceil((limiterWait - ON_DEMAND_WAIT_MS) / 1000));
+        throw new QuotaBusyError(
+          `This container's LKE calls (${this.config.rateLimitPerSecond}/second) are booked for the next ` +
+            `${ON_DEMAND_WAIT_MS / 1000} s; retry after ${seconds} s`,
+          { provider: 'lke', retryAfterSeconds: seconds },
+        );
+      }
+      await this.limiter.acquire(options);
+      await this.quota?.acquire(priority, options, since);
+    } finally {
+      this.metrics.add(
+        priority === 'on-demand' ? METRIC.quotaWaitOnDemand : METRIC.quotaWaitPoll,
+        'Milliseconds',
+        Date.now() - since,
+      );
+    }
   }
 
   private async attempt<T>(client: SdkLkeClient, action: string, request: object, signal?: AbortSignal) {

@@ -1,6 +1,5 @@
-import { DeadlineExceededError, StoreUnavailableError, UpstreamThrottledError } from '../errors';
+import { DeadlineExceededError, QuotaBusyError, StoreUnavailableError } from '../errors';
 import { silentLog, type Log } from '../log';
-import { METRIC, type Metrics } from '../metrics';
 import { sleep } from '../retry';
 import type { QuotaStats, Reservation, TaskStore } from '../tracking/store';
 import type { CallOptions } from '../upstream';
@@ -12,10 +11,11 @@ import type { CallOptions } from '../upstream';
  * more than the limit, whichever container sends. The in-container limiter stays in front of it.
  *
  * - Pollers reserve POLL_BATCH slots at a time (one write per batch) and only while the schedule is booked less
- *   than POLL_HORIZON_MS ahead: they yield to on-demand calls, which may book up to ON_DEMAND_WAIT_MS ahead and
- *   so never wait more than about POLL_HORIZON_MS behind a large poll run. Between batches a poller gives its
- *   unused slots back.
- * - An on-demand call that would wait longer is answered at once: 503 UpstreamThrottled with Retry-After.
+ *   than POLL_HORIZON_MS ahead: they yield to on-demand calls, which may book up to ON_DEMAND_WAIT_MS ahead, so
+ *   that a large poll run holds at most about 1 s of the schedule (the horizon and one batch) ahead of them.
+ *   Between batches a poller gives its unused slots back.
+ * - An on-demand call waits at most ON_DEMAND_WAIT_MS for the container's limiter and this quota together, or is
+ *   answered at once: 503 UpstreamThrottled with Retry-After (QuotaBusyError, which the client does not retry).
  * - If the table cannot be reached at all, calls go on under the in-container limiter alone (fail open, logged):
  *   the status API does not stop with DynamoDB. A table that answers too slowly gives no slot: an on-demand call
  *   is answered 503 (Retry-After), a poller waits and tries again. Failing open there would send a burst.
@@ -23,21 +23,24 @@ import type { CallOptions } from '../upstream';
 export type Priority = 'on-demand' | 'poll';
 
 export interface Quota {
-  acquire(priority: Priority, options: CallOptions): Promise<void>;
+  /**
+   * Waits for this container's turn. `since`: when the call started waiting (the container's limiter comes
+   * first), so that an on-demand call's ON_DEMAND_WAIT_MS covers both. Refusals are QuotaBusyError.
+   */
+  acquire(priority: Priority, options: CallOptions, since?: number): Promise<void>;
   /** Gives back the slots this container reserved and will not use (a poller between batches). */
   release?(): Promise<void>;
 }
 
 export const POLL_BATCH = 10;
-export const POLL_HORIZON_MS = 1000;
+export const POLL_HORIZON_MS = 500;
 export const ON_DEMAND_WAIT_MS = 2000;
 const POLL_RESERVE_BUDGET_MS = 1500;
+const SLOW_TABLE_PAUSE_MS = 250;
 
 export interface SharedQuotaDeps {
   store: () => TaskStore | Promise<TaskStore>;
   limitPerSecond: number;
-  /** How long calls waited for their slot (QuotaWaitOnDemand / QuotaWaitPoll). */
-  metrics?: Metrics;
   /** Slack added to each second (network jitter), as in the in-container limiter. */
   marginMs?: number;
   log?: Log;
@@ -61,19 +64,22 @@ export class SharedQuota implements Quota {
     this.log = deps.log ?? silentLog;
   }
 
-  async acquire(priority: Priority, options: CallOptions = {}): Promise<void> {
-    const started = Date.now();
-    try {
-      await (priority === 'on-demand' ? this.onDemand(options) : this.poll(options));
-    } finally {
-      const name = priority === 'on-demand' ? METRIC.quotaWaitOnDemand : METRIC.quotaWaitPoll;
-      this.deps.metrics?.add(name, 'Milliseconds', Date.now() - started);
-    }
+  async acquire(priority: Priority, options: CallOptions = {}, since = Date.now()): Promise<void> {
+    await (priority === 'on-demand' ? this.onDemand(options, since) : this.poll(options));
   }
 
   private async poll(options: CallOptions): Promise<void> {
     for (;;) {
-      const slot = await this.pollSlot(options);
+      let slot: number | undefined;
+      try {
+        slot = await this.pollSlot(options);
+      } catch (error) {
+        if (!(error instanceof QuotaBusyError)) throw error;
+        // The table answered too slowly (a burst of reservations): a poller has time, so it waits a moment and
+        // tries again, within its deadline.
+        await this.waitUntil(Date.now() + SLOW_TABLE_PAUSE_MS * (1 + Math.random()), options);
+        continue;
+      }
       if (slot === undefined) return; // the table cannot be reached: fail open
       await this.waitUntil(slot, options);
       // A poller that wakes up late gives its slot up: sent late, it would bunch with the next slot's call.
@@ -82,19 +88,18 @@ export class SharedQuota implements Quota {
   }
 
   /**
-   * An on-demand call waits at most ON_DEMAND_WAIT_MS from now for its slot, reservations included (a slot is
-   * never granted later than that), or is refused with when to come back. A slot it reaches too late (a slow
+   * An on-demand call waits at most ON_DEMAND_WAIT_MS from `started` for its slot, the container's limiter and
+   * reservations included (a slot is never granted later than that), or is refused with when to come back. A slot it reaches too late (a slow
    * answer, a busy container) is given up and another one reserved, within the same time.
    */
-  private async onDemand(options: CallOptions): Promise<void> {
-    const started = Date.now();
+  private async onDemand(options: CallOptions, started: number): Promise<void> {
     const latest = started + ON_DEMAND_WAIT_MS - this.spacingMs;
     while (Date.now() < latest) {
       const reserved = await this.reserve(1, latest, options, started + ON_DEMAND_WAIT_MS);
       if (reserved === undefined) return;
       if ('busyUntil' in reserved) {
         const seconds = Math.max(1, Math.ceil((reserved.busyUntil - Date.now()) / 1000));
-        throw new UpstreamThrottledError(
+        throw new QuotaBusyError(
           `LKE's quota (${this.deps.limitPerSecond} requests/second for the whole deployment) is booked for the ` +
             `next ${ON_DEMAND_WAIT_MS / 1000} s; retry after ${seconds} s`,
           { provider: 'lke', retryAfterSeconds: seconds },
@@ -103,13 +108,10 @@ export class SharedQuota implements Quota {
       await this.waitUntil(reserved.first, options);
       if (Date.now() - reserved.first <= this.spacingMs / 2) return;
     }
-    throw new UpstreamThrottledError(
-      'No slot of the shared LKE quota could be used in time; retry after 1 s',
-      {
-        provider: 'lke',
-        retryAfterSeconds: 1,
-      },
-    );
+    throw new QuotaBusyError('No slot of the shared LKE quota could be used in time; retry after 1 s', {
+      provider: 'lke',
+      retryAfterSeconds: 1,
+    });
   }
 
   /** A poller's next slot, from the container's batch; undefined when the table cannot be reached. */
@@ -200,7 +202,7 @@ export class SharedQuota implements Quota {
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       if (error.timedOut) {
-        throw new UpstreamThrottledError(
+        throw new QuotaBusyError(
           'No slot of the shared LKE quota could be reserved in time (the table is slow); retry after 1 s',
           { provider: 'lke', retryAfterSeconds: 1, cause: error },
         );

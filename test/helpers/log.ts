@@ -7,7 +7,7 @@ export interface LogEntry {
 }
 
 /** A Log that keeps every line, so tests can read what would have been written. */
-export function captureLog(): Log & { entries: LogEntry[]; text(): string; addContext(): void } {
+export function captureLog(): Log & { entries: LogEntry[]; text(): string } {
   const entries: LogEntry[] = [];
   const at =
     (level: LogEntry['level']) =>
@@ -19,7 +19,6 @@ export function captureLog(): Log & { entries: LogEntry[]; text(): string; addCo
     info: at('info'),
     warn: at('warn'),
     error: at('error'),
-    addContext() {},
     text: () => entries.map((e) => JSON.stringify(e)).join('\n'),
   };
 }

@@ -43,6 +43,7 @@ export async function sandboxProcess(secretId: string, secretKey: string, latenc
         peakPerSecond: number;
         perSecond: number;
       },
+    resetCounters: () => fetch(`${url}/_sandbox/lke/counters`, { method: 'DELETE' }).then((r) => r.json()),
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
