@@ -81,7 +81,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         else res.destroy();
       });
     });
-    server.keepAliveTimeout = 1000;
+    // Node's default. Clients take a second off the server's `Keep-Alive: timeout` hint, so a 1 s timeout had
+    // every Node client open a connection per request; connections are reused against Tencent's endpoints.
+    server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, resolve);
