@@ -2,13 +2,16 @@ import { DeadlineExceededError } from './errors';
 import { sleep } from './retry';
 
 /**
- * Sliding-window limiter: at most `limit` starts in any window of `intervalMs` (plus `marginMs` of slack for
- * network jitter), which is how Tencent counts its per-second quotas. A plain token bucket would allow
- * `limit + 1` starts inside one second after a burst, and be throttled for it.
+ * Paced limiter: starts at least (`intervalMs` + `marginMs`) / `limit` apart, so at most `limit` start in any
+ * window of `intervalMs` + `marginMs`, which is how Tencent counts its per-second quotas (a sliding second).
+ *
+ * Evenly spaced, never in bursts: a burst of `limit` calls sent together arrives spread by connection set-up
+ * (new connections) and the next burst arrives tight (reused ones), so two bursts a window apart can still put
+ * `limit + 1` calls into one sliding second upstream. Spaced starts leave every call the full slack.
  *
  * Slots are reserved synchronously in call order, so concurrent callers queue fairly without a lock.
- * One limiter lives per container; the quota is per Tencent account, so several warm containers share it
- * (throttling that still happens is retried by the client).
+ * One limiter lives per container; the quota is per Tencent account, so every container also takes its slots
+ * from the shared schedule (lib/lke/quota.ts).
  */
 export interface RateLimiterOptions {
   limit: number;
@@ -18,33 +21,28 @@ export interface RateLimiterOptions {
 }
 
 export class RateLimiter {
-  private readonly starts: number[];
-  private next = 0;
-  private readonly limit: number;
-  private readonly windowMs: number;
+  /** The earliest time the next start may happen. */
+  private nextFree = Number.NEGATIVE_INFINITY;
+  private readonly spacingMs: number;
   private readonly now: () => number;
 
   constructor({ limit, intervalMs = 1000, marginMs = 25, now = Date.now }: RateLimiterOptions) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`rate limit must be a positive integer, got ${limit}`);
-    this.limit = limit;
-    this.windowMs = intervalMs + marginMs;
+    this.spacingMs = (intervalMs + marginMs) / limit;
     this.now = now;
-    this.starts = new Array<number>(limit).fill(Number.NEGATIVE_INFINITY);
   }
 
   /** How long a call made now would wait for its slot, without reserving it. */
   peek(): number {
-    return Math.max(0, (this.starts[this.next] as number) + this.windowMs - this.now());
+    return Math.max(0, this.nextFree - this.now());
   }
 
   /** Reserves the earliest free slot and returns how long to wait for it (0 when free now). */
   reserve(): number {
     const now = this.now();
-    // starts[next] is the oldest of the last `limit` reserved starts.
-    const at = Math.max(now, (this.starts[this.next] as number) + this.windowMs);
-    this.starts[this.next] = at;
-    this.next = (this.next + 1) % this.limit;
+    const at = Math.max(now, this.nextFree);
+    this.nextFree = at + this.spacingMs;
     return at - now;
   }
 

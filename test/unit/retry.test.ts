@@ -85,16 +85,16 @@ describe('withRetry', () => {
   });
 });
 
-describe('RateLimiter (sliding window)', () => {
-  it('allows `limit` starts per window, then schedules each after the oldest leaves the window', () => {
+describe('RateLimiter (paced)', () => {
+  it('spaces starts (interval + margin) / limit apart, never in a burst', () => {
     let now = 0;
-    const limiter = new RateLimiter({ limit: 3, intervalMs: 1000, marginMs: 0, now: () => now });
-    expect([limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 0, 0]);
-    expect(limiter.reserve()).toBe(1000);
-    expect(limiter.reserve()).toBe(1000);
-    now = 400;
-    expect(limiter.reserve()).toBe(600);
-    expect(limiter.reserve()).toBe(1600);
+    const limiter = new RateLimiter({ limit: 4, intervalMs: 1000, marginMs: 0, now: () => now });
+    expect([limiter.reserve(), limiter.reserve(), limiter.reserve()]).toEqual([0, 250, 500]);
+    expect(limiter.peek()).toBe(750);
+    now = 600;
+    expect(limiter.reserve()).toBe(150);
+    now = 5000; // an idle limiter does not bank slots for a later burst
+    expect([limiter.reserve(), limiter.reserve()]).toEqual([0, 250]);
   });
 
   it('never lets more than `limit` starts fall inside any window', () => {
