@@ -9,8 +9,8 @@ module.exports = {
       { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
     ],
   },
-  // middy ships ESM only; let swc turn it into CommonJS for jest.
-  transformIgnorePatterns: ['/node_modules/(?!@middy)'],
+  // middy and the OpenAPI validator ship ESM only; let swc turn it into CommonJS for jest.
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|@seriousme))'],
   testTimeout: 20000,
   setupFiles: ['<rootDir>/test/setup-env.js'],
 };

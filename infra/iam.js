@@ -18,6 +18,8 @@ const PERMISSIONS = {
   trackSmh: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   getTask: { table: ['dynamodb:GetItem'] },
   listTasks: { index: ['byProvider'] },
+  // Static answers only: the OpenAPI document and RouteNotFound.
+  apiIndex: {},
   lkePoll: {
     ssm: ['tencentcloud'],
     table: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],

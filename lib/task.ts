@@ -5,35 +5,21 @@
  * number for SMH) so nothing is lost when a new upstream value appears.
  */
 
-export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
+import type { SmhTaskStatus, TaskStatus } from './contract';
 
-/**
- * A task's result as the upstream sent it: an object (LKE `{cosPath}`, SMH copy/convert/history results) or an
- * array (SMH batch copy/move/delete: one item per path, with its own `status`, `code`, `message`…), or null.
- */
-export type TaskResult = Record<string, unknown> | unknown[] | null;
+export { TASK_STATUSES } from './contract';
+export type {
+  LkeTaskQuery,
+  LkeTaskStatus,
+  SmhTaskQuery,
+  SmhTaskStatus,
+  TaskResult,
+  TaskStatus,
+} from './contract';
 
 /** Statuses after which a task never changes again. */
 export function isFinished(status: TaskStatus | 'expired'): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'expired';
-}
-
-export interface LkeTaskQuery {
-  taskId: string;
-  taskType: string;
-  botBizId: string;
-}
-
-export interface LkeTaskStatus extends LkeTaskQuery {
-  provider: 'lke';
-  status: TaskStatus;
-  /** LKE's `Status` as sent (`PENDING`, `RUNNING`, `SUCCESS`, `FAILED`, or anything new); null when absent. */
-  upstreamStatus: string | null;
-  message: string;
-  result: { cosPath: string | null };
-  requestId: string;
-  checkedAt: string;
 }
 
 const LKE_STATUS_MAP: Readonly<Record<string, TaskStatus>> = {
@@ -51,29 +37,6 @@ const LKE_STATUS_MAP: Readonly<Record<string, TaskStatus>> = {
 export function normalizeLkeStatus(upstream: string | null | undefined): TaskStatus {
   if (upstream === null || upstream === undefined || upstream === '') return 'pending';
   return LKE_STATUS_MAP[upstream.toUpperCase()] ?? 'running';
-}
-
-export interface SmhTaskQuery {
-  libraryId: string;
-  /** A space id, `-` for a single-tenant library, or undefined for a library-level task (history clearing). */
-  spaceId?: string;
-  taskIds: string[];
-  userId?: string;
-}
-
-export interface SmhTaskStatus {
-  provider: 'smh';
-  libraryId: string;
-  /** `null` for a library-level task. */
-  spaceId: string | null;
-  taskId: string;
-  status: TaskStatus;
-  /** SMH's numeric status as sent: 202, 200, 204, 500, 499, and 207 / 400 from the newer task-result API. */
-  upstreamStatus: number;
-  /** As SMH sent it: an object, or an array of per-item results for batch operations. */
-  result: TaskResult;
-  message: string;
-  checkedAt: string;
 }
 
 export interface SmhQueryResult {

@@ -32,6 +32,8 @@ export interface Invocation {
 
 export interface HttpInput {
   method: string;
+  /** The request path as sent (`rawPath`). */
+  path: string;
   pathParameters: Record<string, string | undefined>;
   query: Record<string, string | undefined>;
   /** The parsed JSON body, or undefined when there is none. */
@@ -179,6 +181,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
           () =>
             operation.fromHttp({
               method: event.requestContext.http?.method ?? 'GET',
+              path: event.rawPath ?? '/',
               pathParameters: event.pathParameters ?? {},
               query: event.queryStringParameters ?? {},
               body: parseBody(event),

@@ -1,3 +1,4 @@
+import type { TaskEventDetail } from '../contract';
 import { utf8Bytes } from '../tracking/item-size';
 import { toPublic, type EventEntry, type TrackedTask } from '../tracking/model';
 
@@ -66,7 +67,7 @@ export interface PreparedEvent {
  */
 export function prepareEvent(task: TrackedTask, entry: EventEntry): PreparedEvent {
   const sameStatus = task.status === entry.status;
-  const detail = {
+  const detail: TaskEventDetail = {
     eventId: entry.id,
     ...toPublic(task),
     status: entry.status,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Provider } from '../errors';
-import type { LkeTaskQuery, TaskResult, TaskStatus } from '../task';
+import type { PublicTask, ResultCut, TaskResult, TaskStatus, TrackedStatus } from '../contract';
+import type { LkeTaskQuery } from '../task';
 
 /**
  * A tracked task: what the table stores and `GET /tasks/{id}` answers.
@@ -8,7 +8,7 @@ import type { LkeTaskQuery, TaskResult, TaskStatus } from '../task';
  * The id is derived from the task's identity, so tracking the same task twice finds the same record
  * (idempotent) without a lookup index.
  */
-export type TrackedStatus = TaskStatus | 'expired';
+export type { TrackedStatus } from '../contract';
 
 export interface LkeIdentity extends LkeTaskQuery {
   provider: 'lke';
@@ -94,15 +94,7 @@ export interface Strikes {
 }
 
 /** How a result too large for the table was cut (see lib/tracking/item-size.ts). */
-export interface ResultCut {
-  originalBytes: number;
-  storedBytes: number;
-  /** For an array result: its length as sent, and how many leading items were kept. */
-  totalItems?: number;
-  keptItems?: number;
-  /** For an object result: the top-level keys left out. */
-  droppedKeys?: string[];
-}
+export type { ResultCut } from '../contract';
 
 export interface TrackedTask {
   id: string;
@@ -137,13 +129,8 @@ export interface TrackedTask {
   undelivered: DeadLetter[];
 }
 
-/** The public view of a record: everything but the internals of concurrency and hand-over. */
-export interface PublicTask {
-  id: string;
-  provider: Provider;
-  taskId: string;
-  [identity: string]: unknown;
-}
+/** The public view of a record (`lib/contract.ts` TRACKED_TASK): everything but concurrency and hand-over internals. */
+export type { PublicTask } from '../contract';
 
 export const HISTORY_LIMIT = 50;
 /** Dead letters kept on a record (the most recent ones); every one is also logged. */

@@ -1,3 +1,4 @@
+import type { PollSummary as ContractPollSummary } from '../contract';
 import { randomUUID } from 'node:crypto';
 import { mapLimit } from '../concurrency';
 import {
@@ -30,25 +31,8 @@ import {
   type Context,
 } from './transitions';
 
-export interface PollSummary {
-  claimed: number;
-  checked: number;
-  changed: number;
-  finished: number;
-  failed: number;
-  rescheduled: number;
-  throttled: number;
-  /** Notifications delivered. */
-  notified: number;
-  /** Notifications given up on (kept on their record under `undelivered`, logged as errors). */
-  deadLettered: number;
-  /** How late the claimed checks were (now − nextCheckAt at claim time): the longest, and the median. */
-  lagMaxMs: number;
-  lagP50Ms: number;
-  /** Age of the oldest notification still owed among the records claimed (0: none owed). */
-  outboxOldestAgeMs: number;
-  durationMs: number;
-}
+/** A run's summary (`lib/contract.ts` POLL_SUMMARY: counts, lag, oldest owed notification, duration). */
+export type PollSummary = ContractPollSummary;
 
 export interface PollerDeps {
   store: TaskStore;

@@ -3,7 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { SEED_ANSWER } from '../helpers/lke';
-import { startLocalRun, type LocalRun } from '../helpers/local-run';
+import { startLocalRun as startRun, type LocalRun } from '../helpers/local-run';
+import { OPENAPI_FILE, openApiChecker } from '../helpers/openapi';
+
+// Every answer of the HTTP API in this file is checked against openapi.json (route, status and body).
+const api = openApiChecker();
+const fetch = api.fetch;
+const startLocalRun = async (env?: Record<string, string>) => {
+  const started = await startRun(env);
+  api.serve(started.baseUrl);
+  return started;
+};
+afterAll(() => {
+  expect(api.problems).toEqual([]);
+  expect(api.checked.length).toBeGreaterThan(3);
+});
 
 const SEED_URL = '/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel';
 
@@ -31,6 +45,24 @@ describe('npm start in sandbox mode (no Tencent credentials)', () => {
     const response = await fetch(run.baseUrl + SEED_URL);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject(SEED_ANSWER);
+  });
+
+  it('serves its OpenAPI document at GET /openapi.json', async () => {
+    const response = await fetch(`${run.baseUrl}/openapi.json`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')));
+  });
+
+  it.each([
+    ['GET', '/nothing/here'],
+    ['DELETE', '/lke/tasks/8'],
+    ['POST', '/tasks'],
+  ])('answers %s %s with 404 RouteNotFound in its own error shape', async (method, path) => {
+    const response = await fetch(`${run.baseUrl}${path}`, { method });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: { code: 'RouteNotFound', message: expect.stringContaining('GET /tasks/{id}') },
+    });
   });
 
   it('answers 400 JSON for bad input', async () => {

@@ -195,7 +195,7 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
 
   it('requires IAM (SigV4) on every HTTP route', () => {
     const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route');
-    expect(routes).toHaveLength(7);
+    expect(routes).toHaveLength(9);
     for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
   });
 
@@ -206,6 +206,13 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(routes).toEqual(
       expect.arrayContaining(['POST /lke/tasks', 'POST /smh/tasks', 'GET /tasks/{id}', 'GET /tasks']),
     );
+  });
+
+  it('serves the OpenAPI document, and answers every other route itself ($default)', () => {
+    const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route').map(
+      ([, r]) => r.Properties.RouteKey,
+    );
+    expect(routes).toEqual(expect.arrayContaining(['GET /openapi.json', '$default']));
   });
 
   it('has no plaintext secret in the template, the state file or any bundle', async () => {
