@@ -253,6 +253,15 @@ const TRACKED_TASK_SHAPE = {
       }),
     )
     .check(z.maxLength(20), z.describe('notifications given up on (dead letters), the most recent ones')),
+  resultOmitted: z.optional(
+    z
+      .literal(true)
+      .check(
+        z.describe(
+          'events and callbacks only: the result was left out to stay under 256 KB (result is null): read it with getTask',
+        ),
+      ),
+  ),
 };
 export const TRACKED_TASK = z.strictObject({
   ...TRACKED_TASK_SHAPE,

@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { createTableInput } from '../lib/tracking/table';
 import { DEMO_LIBRARY_ID, DEMO_SMH_TASKS, seedDemoLibrary } from '../sandbox/demo';
@@ -61,7 +61,32 @@ async function startDynamo(): Promise<{ endpoint: string; server: Server }> {
   return { endpoint, server };
 }
 
+/** Fails with one line naming the variable to change when a port is taken (before anything starts). */
+async function ensureFree(portNumber: number, variable: string): Promise<void> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(portNumber, '0.0.0.0', resolve);
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === 'EADDRINUSE'
+        ? `port ${portNumber} is already in use (another npm start?). Stop it, or choose another: ${variable}=<port> npm start`
+        : `cannot listen on port ${portNumber} (${code}): set ${variable} to another port`,
+    );
+  } finally {
+    await new Promise((resolve) => probe.close(resolve));
+  }
+}
+
 async function main() {
+  await ensureFree(Number(port), 'PORT');
+  await ensureFree(Number(lambdaPort), 'LAMBDA_PORT');
+  await ensureFree(dynamoPort, 'DYNAMODB_PORT');
+  if (!(env.TENCENTCLOUD_SECRET_ID && env.TENCENTCLOUD_SECRET_KEY) || !env.SMH_LIBRARY_SECRETS)
+    await ensureFree(sandboxPort, 'SANDBOX_PORT');
   const lines: string[] = [];
   const lkeSandboxed = !(env.TENCENTCLOUD_SECRET_ID && env.TENCENTCLOUD_SECRET_KEY);
   const smhSandboxed = !env.SMH_LIBRARY_SECRETS;
@@ -156,8 +181,28 @@ async function main() {
       // its own log context (functions/common/logger.ts).
       '--useInProcess',
     ],
-    { env: { ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' }, stdio: 'inherit' },
+    {
+      env: { ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+      stdio: ['inherit', 'pipe', 'pipe'],
+    },
   );
+  // serverless-offline's banner lists invoke URLs by the short function name, which answer 404: the right ones
+  // follow it as soon as it is up.
+  let ready = false;
+  const forward = (to: NodeJS.WriteStream) => (chunk: Buffer) => {
+    to.write(chunk);
+    if (ready || !chunk.toString().includes('Server ready')) return;
+    ready = true;
+    console.log(
+      [
+        `Invoke directly (the banner's short names answer 404; the function name is tencent-task-tracker-local-<fn>):`,
+        `  curl -X POST http://localhost:${lambdaPort}/2015-03-31/functions/tencent-task-tracker-local-lkeStatus/invocations -d '{"taskId":"8","taskType":"ModifyAttributeLabel","botBizId":"1767024172536168448"}'`,
+        `OpenAPI document: curl ${api}/openapi.json`,
+      ].join('\n'),
+    );
+  };
+  child.stdout?.on('data', forward(process.stdout));
+  child.stderr?.on('data', forward(process.stderr));
 
   const stop = (signal: NodeJS.Signals) => child.kill(signal);
   process.on('SIGINT', stop);
@@ -165,6 +210,10 @@ async function main() {
   child.on('exit', async (code, signal) => {
     await sandbox?.close();
     await new Promise((resolve) => dynamo.server.close(resolve));
+    if (signal || code === 0 || code === 130)
+      console.log(
+        `\nStopped: the HTTP API, the pollers, dynalite${sandbox ? ' and the sandbox' : ''}. Data stays in ${dataDir}.`,
+      );
     process.exit(code ?? (signal ? 0 : 1));
   });
 }
