@@ -3,18 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { acceptAll, captureAws, type AwsCapture } from '../helpers/aws-capture';
-import { startLocalRun as startRun, type LocalRun } from '../helpers/local-run';
-import { openApiChecker } from '../helpers/openapi';
+import type { LocalRun } from '../helpers/local-run';
+import { checkedLocalRuns } from '../helpers/openapi';
 
 // Every answer of the HTTP API in this file is checked against openapi.json (route, status and body).
-const api = openApiChecker();
-const fetch = api.fetch;
-const startLocalRun = async (env?: Record<string, string>) => {
-  const started = await startRun(env);
-  api.serve(started.baseUrl);
-  return started;
-};
-afterAll(() => expect(api.problems).toEqual([]));
+const { fetch, startLocalRun } = checkedLocalRuns();
 
 /**
  * `npm start` against a separate Tencent stand-in (LKE_ENDPOINT, SMH_BASE_URL, a library on its own host), with

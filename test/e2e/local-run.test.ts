@@ -4,17 +4,10 @@ import { join } from 'node:path';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { SEED_ANSWER } from '../helpers/lke';
 import { startLocalRun as startRun, type LocalRun } from '../helpers/local-run';
-import { OPENAPI_FILE, openApiChecker } from '../helpers/openapi';
+import { checkedLocalRuns, OPENAPI_FILE } from '../helpers/openapi';
 
 // Every answer of the HTTP API in this file is checked against openapi.json (route, status and body).
-const api = openApiChecker();
-const fetch = api.fetch;
-const startLocalRun = async (env?: Record<string, string>) => {
-  const started = await startRun(env);
-  api.serve(started.baseUrl);
-  return started;
-};
-afterAll(() => expect(api.problems).toEqual([]));
+const { fetch, startLocalRun } = checkedLocalRuns();
 
 const SEED_URL = '/lke/tasks/8?botBizId=1767024172536168448&taskType=ModifyAttributeLabel';
 

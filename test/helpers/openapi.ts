@@ -2,6 +2,7 @@ import Ajv from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startLocalRun } from './local-run';
 
 /**
  * Checks real HTTP answers against the committed `openapi.json`: the route and method must be documented, the
@@ -70,4 +71,21 @@ export function openApiChecker() {
     return response;
   };
   return { check, fetch: checkedFetch, serve: (baseUrl: string) => apis.push(baseUrl), checked, problems };
+}
+
+/**
+ * For an end-to-end file: `fetch`, and `startLocalRun` whose HTTP API is checked, so that every answer of the
+ * file is checked against openapi.json (route, status and body); the file fails on the first that does not match.
+ */
+export function checkedLocalRuns() {
+  const api = openApiChecker();
+  afterAll(() => expect(api.problems).toEqual([]));
+  return {
+    fetch: api.fetch,
+    startLocalRun: async (env?: Record<string, string>) => {
+      const started = await startLocalRun(env);
+      api.serve(started.baseUrl);
+      return started;
+    },
+  };
 }
