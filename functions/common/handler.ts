@@ -3,7 +3,14 @@ import httpErrorHandler from '@middy/http-error-handler';
 import httpEventNormalizer from '@middy/http-event-normalizer';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { errorBody, InternalError, TrackerError, UpstreamError, ValidationError } from '../../lib/errors';
+import {
+  errorBody,
+  InternalError,
+  QuotaBusyError,
+  TrackerError,
+  UpstreamError,
+  ValidationError,
+} from '../../lib/errors';
 import type { Log } from '../../lib/log';
 import { METRIC } from '../../lib/metrics';
 import { redact } from '../../lib/redact';
@@ -120,7 +127,9 @@ export function describeError(error: unknown): Record<string, unknown> {
 
 function logFailure(log: Log, name: string, error: unknown, started: number) {
   const extra = { operation: name, durationMs: Date.now() - started, ...describeError(error) };
-  if (error instanceof TrackerError && error.httpStatus < 500) log.warn(`${name} rejected`, extra);
+  // A refusal of the shared quota (503 with Retry-After) is the answer it should be under load, not a fault.
+  if (error instanceof TrackerError && (error.httpStatus < 500 || error instanceof QuotaBusyError))
+    log.warn(`${name} rejected`, extra);
   else log.error(`${name} failed`, extra);
 }
 

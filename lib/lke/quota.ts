@@ -93,7 +93,9 @@ export class SharedQuota implements Quota {
    * answer, a busy container) is given up and another one reserved, within the same time.
    */
   private async onDemand(options: CallOptions, started: number): Promise<void> {
-    const latest = started + ON_DEMAND_WAIT_MS - this.spacingMs;
+    // The last slot worth taking opens 1.5 slot widths before the end: woken up to a slot width late (a busy
+    // container), the call is still sent, or refused, within ON_DEMAND_WAIT_MS.
+    const latest = started + ON_DEMAND_WAIT_MS - 1.5 * this.spacingMs;
     while (Date.now() < latest) {
       const reserved = await this.reserve(1, latest, options, started + ON_DEMAND_WAIT_MS);
       if (reserved === undefined) return;

@@ -1,3 +1,4 @@
+import { lkeStatus } from '../../functions/lke/status';
 import { lkeConfig } from '../../lib/config';
 import { LkeClient } from '../../lib/lke/client';
 import { ON_DEMAND_WAIT_MS, SharedQuota } from '../../lib/lke/quota';
@@ -9,6 +10,7 @@ import { STORE_CLIENT_CONFIG, TaskStore } from '../../lib/tracking/store';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { startDynamo, storeFor, testConfig, type LocalDynamo } from '../helpers/dynamo';
 import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
+import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { captureLog } from '../helpers/log';
 import { dynamoProcess, sandboxProcess } from '../helpers/sandbox-process';
 
@@ -146,6 +148,32 @@ it('refuses an on-demand call at once (503 with Retry-After) when the quota is b
   expect((error as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(2);
   expect(sandbox.lke.requestCount).toBe(0);
   expect(quota.stats.reservations).toBe(1);
+});
+
+it('logs a refusal of the booked quota as a warning (an answer under load), not as a failure', async () => {
+  const store = storeFor(dynamo, { now: Date.now });
+  await store.reserveSlots('lke', 80, 52.5, Date.now() + 60_000);
+  const { client } = container(sandbox.url, dynamo.endpoint);
+  const log = captureLog();
+  const handler = lkeStatus({ lke: () => client, log });
+  const response = (await handler(
+    httpEvent('GET', '/lke/tasks/8', {
+      pathParameters: { taskId: '8' },
+      query: { botBizId: '1767024172536168448', taskType: 'ModifyAttributeLabel' },
+      routeKey: 'GET /lke/tasks/{taskId}',
+    }),
+    lambdaContext(15_000),
+  )) as { statusCode: number; headers: Record<string, string> };
+  expect(response.statusCode).toBe(503);
+  expect(Number(response.headers['Retry-After'])).toBeGreaterThanOrEqual(2);
+  expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
+  expect(log.entries).toContainEqual(
+    expect.objectContaining({
+      level: 'warn',
+      message: 'lkeStatus rejected',
+      extra: expect.objectContaining({ code: 'UpstreamThrottled' }),
+    }),
+  );
 });
 
 it('an on-demand call waits at most 2 s for the container limiter and the quota together', async () => {
