@@ -213,7 +213,14 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
         await sleep(pauseUntil - store.now(), options.signal);
       }
       const limit = Math.min(store.config.batchSize, store.config.maxTasksPerRun - summary.claimed);
-      const batch = await store.claimDue(checker.provider, owner, leaseUntil, limit, handled);
+      // Without a notifier a run can only check: a task that merely owes notifications is left for a run that
+      // can deliver them (claiming it would cost two writes a run, every run, and deliver nothing).
+      const claimCtx = store.context(owner);
+      const canHandle = deps.notifier
+        ? undefined
+        : (task: TrackedTask) =>
+            isDueForCheck(task, claimCtx) || (!isFinished(task.status) && isPastMaxAge(task, claimCtx));
+      const batch = await store.claimDue(checker.provider, owner, leaseUntil, limit, handled, canHandle);
       if (batch.length === 0) break;
       summary.claimed += batch.length;
       for (const task of batch) handled.add(task.id);

@@ -158,7 +158,7 @@ export class TaskStore {
    * Claims up to `limit` due tasks of a provider for `owner` until `leaseUntil`, the longest-due first across
    * all shards (a merge of the shards' `dueAt` order), so no task waits because of the shard it hashed to. Each
    * claim is a conditional write: two pollers never hold the same task, and a lease that ran out makes the task
-   * due again. Tasks in `exclude` (already handled by this run) are skipped without a write.
+   * due again. Tasks in `exclude` (already handled by this run) or not `accept`ed are skipped without a write.
    */
   async claimDue(
     provider: Provider,
@@ -166,6 +166,8 @@ export class TaskStore {
     leaseUntil: number,
     limit: number,
     exclude: ReadonlySet<string> = new Set(),
+    /** Only tasks this run can do something with (a run without a notifier leaves owed notifications alone). */
+    accept: (task: TrackedTask) => boolean = () => true,
   ): Promise<TrackedTask[]> {
     const ctx = { ...this.context(owner), owner };
     const pageSize = Math.ceil(limit / DUE_SHARDS) + 10;
@@ -190,7 +192,7 @@ export class TaskStore {
         );
         for (const item of page.Items ?? []) {
           const task = fromItem(item);
-          if (!exclude.has(task.id))
+          if (!exclude.has(task.id) && accept(task))
             cursor.buffer.push({ dueAt: Number(item[TABLE.dueIndex.rangeKey]), task });
         }
         cursor.startKey = page.LastEvaluatedKey;

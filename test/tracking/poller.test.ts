@@ -65,6 +65,16 @@ const lkeTask = (taskId: string, status: string | null = 'RUNNING') => {
 const get = async (id: string) => (await store.get(id)) as TrackedTask;
 
 describe('poll (LKE)', () => {
+  it('without a notifier, leaves tasks that only owe notifications alone (no claim, no write) until one can deliver', async () => {
+    for (const id of ['301', '302', '303']) await track(store, lkeTask(id, 'SUCCESS'));
+    const bare = () => poll({ store, checker: lke(), log: captureLog() }, { deadline: clock.now() + 60_000 });
+    expect(await bare()).toMatchObject({ claimed: 3, finished: 3, notified: 0 });
+    clock.advance(60_000);
+    // Their events are owed and due, but this run cannot deliver them: claiming would only write twice.
+    expect(await bare()).toMatchObject({ claimed: 0, checked: 0 });
+    expect(await run(lke())).toMatchObject({ claimed: 3, notified: 6 }); // a change and a final event each
+  });
+
   it('follows a task from tracked to succeeded, with its history', async () => {
     const { task } = await track(store, lkeTask('100', 'RUNNING'));
     const first = await run(lke());
