@@ -285,7 +285,13 @@ async function main() {
 
     await benchPollers(sandbox, dir);
     await benchCost(sandbox, dir);
-    await writeFile(join(ROOT, 'bench', 'results.md'), `${results.join('\n')}\n`);
+    const resultsFile = join(ROOT, 'bench', 'results.md');
+    const prettier = await import('prettier');
+    const options = (await prettier.resolveConfig(resultsFile)) ?? {};
+    await writeFile(
+      resultsFile,
+      await prettier.format(`${results.join('\n')}\n`, { ...options, filepath: resultsFile }),
+    );
     console.log('\nwritten to bench/results.md');
   } finally {
     await table.close();
