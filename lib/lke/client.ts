@@ -46,6 +46,9 @@ export interface LkeClientDeps {
 /** A call's options, and whose call it is for the shared quota (pollers yield to on-demand callers). */
 export type LkeCallOptions = CallOptions & { priority?: Priority };
 
+/** Of an on-demand call's 2 s, what the shared quota needs after the container's limiter (a reservation, a slot). */
+const QUOTA_HEADROOM_MS = 150;
+
 /**
  * LKE (v20231130) through the official SDK, with what the SDK lacks: a client-side rate limiter under the
  * 20 requests/second quota, retries with capped exponential backoff and jitter for throttling, `InternalError`,
@@ -128,8 +131,10 @@ export class LkeClient {
     const since = Date.now();
     try {
       const limiterWait = this.limiter.peek();
-      if (priority === 'on-demand' && limiterWait > ON_DEMAND_WAIT_MS) {
-        const seconds = Math.max(1, Math.ceil((limiterWait - ON_DEMAND_WAIT_MS) / 1000));
+      // Refused at once when the container's own queue leaves no time for the quota's reservation and slot: a
+      // caller must not wait nearly 2 s only to be refused then.
+      if (priority === 'on-demand' && limiterWait > ON_DEMAND_WAIT_MS - QUOTA_HEADROOM_MS) {
+        const seconds = Math.max(1, Math.ceil((limiterWait - ON_DEMAND_WAIT_MS + QUOTA_HEADROOM_MS) / 1000));
         throw new QuotaBusyError(
           `This container's LKE calls (${this.config.rateLimitPerSecond}/second) are booked for the next ` +
             `${ON_DEMAND_WAIT_MS / 1000} s; retry after ${seconds} s`,

@@ -107,7 +107,8 @@ export class SharedQuota implements Quota {
           { provider: 'lke', retryAfterSeconds: seconds },
         );
       }
-      await this.waitUntil(reserved.first, options);
+      // On a schedule that was idle the call goes as soon as the reservation is back, not a round trip later.
+      await this.waitUntil(reserved.earliest, options);
       if (Date.now() - reserved.first <= this.spacingMs / 2) return;
     }
     throw new QuotaBusyError('No slot of the shared LKE quota could be used in time; retry after 1 s', {

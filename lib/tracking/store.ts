@@ -81,7 +81,11 @@ type PutOutcome = { written: TrackedTask } | { conflict: TrackedTask | undefined
  * A slot reservation: the first slot's start (epoch ms), or when the schedule's next free slot opens (it was
  * booked beyond the latest start asked for). `next`: the schedule's next free slot as last seen.
  */
-export type Reservation = ({ first: number } | { busyUntil: number }) & { next: number };
+/**
+ * `first`: when the first reserved slot opens; `earliest`: when its call may already go (on a schedule that was
+ * idle, at once: nothing is booked within a slot before it, and the next caller's slot is after `next`).
+ */
+export type Reservation = ({ first: number; earliest: number } | { busyUntil: number }) & { next: number };
 
 /** DynamoDB operations made for quota reservations, for cost accounting. */
 export interface QuotaStats {
@@ -369,8 +373,10 @@ export class TaskStore {
       });
     // Idle: nothing is booked from now on. The first slot opens IDLE_LEAD_MS ahead, so that the answer (a round
     // trip) arrives before it does.
+    let idleSince = 0;
     const idle = () => {
       const now = Date.now();
+      idleSince = now;
       return update('SET #next = :end', 'attribute_not_exists(#next) OR #next < :now', {
         ':end': now + IDLE_LEAD_MS + span,
         ':now': now,
@@ -386,7 +392,8 @@ export class TaskStore {
       const paths = next === 0 ? [busy, idle] : next >= now ? [busy] : [idle, busy];
       for (const path of next > latestStart ? [] : paths) {
         const end = await path();
-        if (end !== undefined) return { first: end - span, next: end };
+        if (end !== undefined)
+          return { first: end - span, earliest: path === idle ? idleSince : end - span, next: end };
       }
       if (stats) stats.reads++;
       const { Item } = await this.send(

@@ -220,6 +220,26 @@ it('goes on under the container limit when the table cannot be reached (fail ope
   expect(log.text()).toContain('the shared LKE quota is unavailable');
 });
 
+it('sends an on-demand call on an idle schedule as soon as the reservation is back, not when its slot opens', async () => {
+  const seen: { returnedAt: number; first?: number }[] = [];
+  class WatchedStore extends TaskStore {
+    override async reserveSlots(...args: Parameters<TaskStore['reserveSlots']>) {
+      const reserved = await super.reserveSlots(...args);
+      seen.push({ returnedAt: Date.now(), ...('first' in reserved ? { first: reserved.first } : {}) });
+      return reserved;
+    }
+  }
+  const store = new WatchedStore({ client: dynamo.client, config: testConfig() });
+  const quota = new SharedQuota({ store: () => store, limitPerSecond: 20 });
+  await quota.acquire('on-demand', {});
+  const sentAt = Date.now();
+  expect(seen).toHaveLength(1);
+  const [{ returnedAt, first }] = seen as [{ returnedAt: number; first: number }];
+  // The slot opens a round trip's allowance (100 ms) after the request; the answer came well before it.
+  if (returnedAt < first - 20) expect(sentAt).toBeLessThan(first);
+  expect(sentAt - returnedAt).toBeLessThan(first - returnedAt + 50);
+});
+
 it('serves an on-demand call on an idle schedule with one reservation, even when its answer takes a while', async () => {
   /** A table whose answers take 80 ms to come back (a cold container, a far region). */
   class SlowStore extends TaskStore {
