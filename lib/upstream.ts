@@ -5,11 +5,32 @@ export interface CallOptions {
 }
 
 /**
- * The signal for one attempt: aborts after `timeoutMs` or when the caller's signal aborts. `timedOut()` tells
- * afterwards whether an abort came from either, so a client can report a timeout rather than a network error.
+ * A signal that aborts after `timeoutMs` (reason: a `TimeoutError`, like `AbortSignal.timeout`) or when `caller`
+ * aborts. Call `clear()` when the work is done: it stops the timer and the listener at once. `AbortSignal.timeout`
+ * cannot be cleared, and its pending timer keeps everything of the async context it was created in (an
+ * invocation's logger, ~9 KB) alive: a warm container leaked that much per invocation.
  */
-export function attemptSignal(timeoutMs: number, caller?: AbortSignal) {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = caller ? AbortSignal.any([caller, timeout]) : timeout;
-  return { signal, timedOut: () => timeout.aborted || caller?.aborted === true };
+export function deadlineSignal(timeoutMs: number, caller?: AbortSignal) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  }, timeoutMs);
+  timer.unref();
+  const onAbort = () => controller.abort(caller?.reason);
+  if (caller?.aborted) onAbort();
+  else caller?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    /** Whether an abort came from the timeout or the caller: report a timeout rather than a network error. */
+    timedOut: () => timedOut || caller?.aborted === true,
+    clear: () => {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onAbort);
+    },
+  };
 }
+
+/** The signal for one attempt: `deadlineSignal` under the name the clients use. */
+export const attemptSignal = deadlineSignal;

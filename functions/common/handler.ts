@@ -14,6 +14,7 @@ import {
 import type { Log } from '../../lib/log';
 import { METRIC } from '../../lib/metrics';
 import { redact } from '../../lib/redact';
+import { deadlineSignal } from '../../lib/upstream';
 import type { FunctionMetrics } from './metrics';
 import { logger as defaultLogger, withInvocationLog } from './logger';
 
@@ -82,11 +83,18 @@ export function isHttpEvent(event: unknown): event is HttpEvent {
   );
 }
 
-export function invocationFor(context: Context, now = Date.now()): Invocation {
+export function invocationFor(context: Context, now = Date.now()): Invocation & { done(): void } {
   const remaining =
     typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : 30_000;
   const budget = Math.max(0, remaining - SAFETY_MARGIN_MS);
-  return { deadline: now + budget, signal: AbortSignal.timeout(budget), awsRequestId: context.awsRequestId };
+  // Cleared when the invocation ends (`done`): a pending timer would keep the invocation's context alive.
+  const limit = deadlineSignal(budget);
+  return {
+    deadline: now + budget,
+    signal: limit.signal,
+    awsRequestId: context.awsRequestId,
+    done: limit.clear,
+  };
 }
 
 /** The chain of causes of an error, each as `name: message` (redacted), for a log line. */
@@ -172,6 +180,8 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
     } catch (error) {
       logFailure(log, operation.name, error, started);
       throw error instanceof TrackerError ? error : new InternalError(context.awsRequestId);
+    } finally {
+      invocation.done();
     }
   }
 

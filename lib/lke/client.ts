@@ -159,6 +159,8 @@ export class LkeClient {
       response = await client.request(action, request, { signal: attempt.signal });
     } catch (error) {
       throw classifyLkeError(error, attempt.timedOut());
+    } finally {
+      attempt.clear();
     }
     if (response === null || typeof response !== 'object') {
       throw new UpstreamBadResponseError('LKE answered without a Response object', { provider: 'lke' });

@@ -300,6 +300,8 @@ export class SmhClient {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason = redact(cause?.code ?? cause?.message ?? (error as Error).message, secrets);
       throw new UpstreamUnavailableError(`Could not reach SMH (${redactUrl(url)}): ${reason}`, details);
+    } finally {
+      attempt.clear();
     }
     const requestId =
       response.headers.get('x-smh-request-id') ?? response.headers.get('x-request-id') ?? undefined;

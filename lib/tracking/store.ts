@@ -17,7 +17,7 @@ import type { TrackingConfig } from '../config';
 import { StoreUnavailableError, ValidationError, type Provider } from '../errors';
 import { sleep } from '../retry';
 import { isFinished } from '../task';
-import type { CallOptions } from '../upstream';
+import { deadlineSignal, type CallOptions } from '../upstream';
 import { TRACKED_STATUSES, TRACKING_ID_PATTERN } from '../validate';
 import { cutResult, itemSize, MAX_ITEM_BYTES } from './item-size';
 import type { OutboxEntry, TrackedStatus, TrackedTask } from './model';
@@ -440,8 +440,8 @@ export class TaskStore {
     if (remaining <= 0 || this.deps.call?.signal?.aborted) {
       throw new StoreUnavailableError('No time was left to reach the tracking table', { timedOut: true });
     }
-    const timeout = AbortSignal.timeout(remaining);
-    const abortSignal = this.deps.call?.signal ? AbortSignal.any([this.deps.call.signal, timeout]) : timeout;
+    const limit = deadlineSignal(remaining, this.deps.call?.signal);
+    const abortSignal = limit.signal;
     try {
       const send = this.doc.send.bind(this.doc) as (
         c: unknown,
@@ -456,6 +456,8 @@ export class TaskStore {
         `The tracking table did not answer (${name}${timedOut ? ', out of time' : ''}); retry later`,
         { cause: error, timedOut },
       );
+    } finally {
+      limit.clear();
     }
   }
 }
