@@ -16,9 +16,8 @@ import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
-import { CreateTableCommand, DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AddressInfo } from 'node:net';
 import { lkeConfig, smhConfig, trackingConfig } from '../lib/config';
 import { silentLog } from '../lib/log';
 import { FileNotifier } from '../lib/handover/notifier';
@@ -32,10 +31,11 @@ import { trackingId } from '../lib/tracking/model';
 import { lkeIdentity, smhIdentity, track } from '../lib/tracking/service';
 import { TaskStore } from '../lib/tracking/store';
 import { itemSize } from '../lib/tracking/item-size';
-import { createTableInput, TABLE } from '../lib/tracking/table';
+import { TABLE } from '../lib/tracking/table';
 import { DEMO_LIBRARY_ID, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox } from '../sandbox/server';
 import { packageService } from '../scripts/serverless';
+import { startDynamo } from '../test/helpers/dynamo';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..');
@@ -165,7 +165,7 @@ async function main() {
   };
   console.log(`node ${process.version}, ${process.arch}; packaging…`);
   const { dir } = await packageService('prod', { ESBUILD_WORK_FOLDER: '.esbuild-bench' });
-  const table = await startTable();
+  const table = await startDynamo('bench');
   try {
     report(
       `# npm run bench — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${process.arch}`,
@@ -307,7 +307,7 @@ async function benchPollers(sandbox: Awaited<ReturnType<typeof startSandbox>>, d
   report();
   report(`## Pollers (${POLL_TASKS} due tasks each, dynalite in memory, sandbox over loopback)`);
   report();
-  const table = await startTable();
+  const table = await startDynamo('bench');
   const client = table.client;
   const store = new TaskStore({
     client,
@@ -432,7 +432,7 @@ function meter(client: DynamoDBClient) {
 /** Cost of a check: 100 LKE tasks through poll() three times (a change, unchanged, finished and handed over). */
 async function benchCost(sandbox: Awaited<ReturnType<typeof startSandbox>>, dir: string) {
   const TASKS = 100;
-  const table = await startTable();
+  const table = await startDynamo('bench');
   const units = meter(table.client);
   let offset = 0;
   const store = new TaskStore({
@@ -512,7 +512,7 @@ async function benchThroughput() {
   const tencent = await startSandbox({
     lke: { credentials: { [SECRET_ID]: { secretKey: SECRET_KEY } }, latencyMs: 150 },
   });
-  const table = await startTable();
+  const table = await startDynamo('bench');
   try {
     const store = new TaskStore({
       client: table.client,
@@ -562,29 +562,6 @@ async function benchThroughput() {
     await table.close();
     await tencent.close();
   }
-}
-
-/** An in-memory dynalite with the tracking table `bench`. */
-async function startTable() {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
-  const server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  await client.send(new CreateTableCommand(createTableInput('bench')));
-  return {
-    endpoint,
-    client,
-    close: async () => {
-      client.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 main().catch((error: unknown) => {

@@ -31,6 +31,3 @@ export function deadlineSignal(timeoutMs: number, caller?: AbortSignal) {
     },
   };
 }
-
-/** The signal for one attempt: `deadlineSignal` under the name the clients use. */
-export const attemptSignal = deadlineSignal;

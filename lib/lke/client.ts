@@ -27,7 +27,7 @@ import { RateLimiter } from '../rate-limiter';
 import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
-import { attemptSignal, type CallOptions } from '../upstream';
+import { deadlineSignal, type CallOptions } from '../upstream';
 import { ON_DEMAND_WAIT_MS, type Priority, type Quota } from './quota';
 
 export interface LkeClientDeps {
@@ -153,7 +153,7 @@ export class LkeClient {
   }
 
   private async attempt<T>(client: SdkLkeClient, action: string, request: object, signal?: AbortSignal) {
-    const attempt = attemptSignal(this.config.timeoutMs, signal);
+    const attempt = deadlineSignal(this.config.timeoutMs, signal);
     let response: unknown;
     try {
       response = await client.request(action, request, { signal: attempt.signal });

@@ -23,7 +23,7 @@ import {
   type SmhTaskStatus,
   type TaskResult,
 } from '../task';
-import { attemptSignal, type CallOptions } from '../upstream';
+import { deadlineSignal, type CallOptions } from '../upstream';
 import type { LibraryAccess, LibrarySecretProvider } from './secrets';
 
 export interface SmhClientDeps {
@@ -287,7 +287,7 @@ export class SmhClient {
     const url = new URL(path, access.baseUrl ?? this.config.baseUrl);
     for (const [name, value] of Object.entries(params))
       if (value !== undefined) url.searchParams.set(name, value);
-    const attempt = attemptSignal(this.config.timeoutMs, options.signal);
+    const attempt = deadlineSignal(this.config.timeoutMs, options.signal);
     let response: Response;
     let text: string;
     try {
