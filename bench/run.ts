@@ -16,8 +16,7 @@ import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import JSZip from 'jszip';
-import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DynamoDb, type TableOperation } from '../lib/aws/dynamodb';
 import { lkeConfig, smhConfig, trackingConfig } from '../lib/config';
 import { silentLog } from '../lib/log';
 import { FileNotifier } from '../lib/handover/notifier';
@@ -308,9 +307,8 @@ async function benchPollers(sandbox: Awaited<ReturnType<typeof startSandbox>>, d
   report(`## Pollers (${POLL_TASKS} due tasks each, dynalite in memory, sandbox over loopback)`);
   report();
   const table = await startDynamo('bench');
-  const client = table.client;
   const store = new TaskStore({
-    client,
+    client: table.table,
     config: trackingConfig({
       TABLE_NAME: 'bench',
       POLL_FIRST_DELAY_SECONDS: '0',
@@ -376,34 +374,33 @@ const GOAL_COST_PER_MILLION = 1.5;
  * an entry added, removed or rewritten costs one write per KB of the projected item, and a changed index key costs
  * two (the old entry deleted, the new one put).
  */
-function meter(client: DynamoDBClient) {
+function meteredTable(endpoint: string) {
   const units = { write: 0, indexWrite: 0, read: 0 };
   const images = new Map<string, Record<string, unknown>>();
   const indexes = [TABLE.dueIndex, TABLE.listIndex];
   const kbUnits = (item: Record<string, unknown>) => Math.max(1, Math.ceil(itemSize(item) / 1024));
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const input = args.input as Record<string, unknown>;
-      input.ReturnConsumedCapacity = 'INDEXES';
-      const result = await next(args);
-      const output = result.output as { ConsumedCapacity?: unknown; Items?: Record<string, unknown>[] };
+  class MeteredDb extends DynamoDb {
+    override async send<T extends Record<string, unknown>>(
+      operation: TableOperation,
+      input: Record<string, unknown>,
+      options?: { signal?: AbortSignal },
+    ): Promise<T> {
+      const output = await super.send<T>(operation, { ...input, ReturnConsumedCapacity: 'INDEXES' }, options);
       // dynalite reports no capacity for an index Query: eventually consistent reads cost 0.5 unit per 4 KB read.
-      if (context.commandName === 'QueryCommand' && input.IndexName !== undefined) {
-        const bytes = (output.Items ?? []).reduce((sum, item) => sum + itemSize(item), 0);
+      if (operation === 'Query' && input.IndexName !== undefined) {
+        const items = (output.Items ?? []) as Record<string, unknown>[];
+        const bytes = items.reduce((sum, item) => sum + itemSize(item), 0);
         units.read += 0.5 * Math.max(1, Math.ceil(bytes / 4096));
       }
       for (const c of ([] as { CapacityUnits?: number; Table?: { CapacityUnits?: number } }[]).concat(
         (output.ConsumedCapacity ?? []) as never,
       )) {
         const cu = c.Table?.CapacityUnits ?? c.CapacityUnits ?? 0;
-        if (/Put|Update|Delete/.test(context.commandName ?? '')) units.write += cu;
+        if (operation === 'PutItem' || operation === 'UpdateItem') units.write += cu;
         else units.read += cu;
       }
-      if (context.commandName === 'PutItemCommand') {
-        // Native (the DocumentClient marshals later in the stack) or already marshalled.
-        const raw = input.Item as Record<string, unknown>;
-        const marshalled = typeof raw.id === 'object' && raw.id !== null && 'S' in raw.id;
-        const item = marshalled ? unmarshall(raw as Record<string, AttributeValue>) : raw;
+      if (operation === 'PutItem') {
+        const item = input.Item as Record<string, unknown>;
         const before = images.get(item.id as string);
         images.set(item.id as string, item);
         for (const index of indexes) {
@@ -416,11 +413,11 @@ function meter(client: DynamoDBClient) {
           if (is !== undefined) units.indexWrite += kbUnits(item); // added, moved, or rewritten (ALL projection)
         }
       }
-      return result;
-    },
-    { step: 'initialize', name: 'benchCapacityMeter' },
-  );
+      return output;
+    }
+  }
   return {
+    client: new MeteredDb({ endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
     take: () => {
       const taken = { ...units };
       Object.assign(units, { write: 0, indexWrite: 0, read: 0 });
@@ -433,10 +430,10 @@ function meter(client: DynamoDBClient) {
 async function benchCost(sandbox: Awaited<ReturnType<typeof startSandbox>>, dir: string) {
   const TASKS = 100;
   const table = await startDynamo('bench');
-  const units = meter(table.client);
+  const units = meteredTable(table.endpoint);
   let offset = 0;
   const store = new TaskStore({
-    client: table.client,
+    client: units.client,
     config: trackingConfig({ TABLE_NAME: 'bench', POLL_FIRST_DELAY_SECONDS: '0' }),
     now: () => Date.now() + offset,
   });
@@ -515,7 +512,7 @@ async function benchThroughput() {
   const table = await startDynamo('bench');
   try {
     const store = new TaskStore({
-      client: table.client,
+      client: table.table,
       config: trackingConfig({
         TABLE_NAME: 'bench',
         POLL_FIRST_DELAY_SECONDS: '0',

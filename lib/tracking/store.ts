@@ -1,15 +1,3 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type GetCommandOutput,
-  type PutCommandOutput,
-  type QueryCommandOutput,
-  type UpdateCommandOutput,
-} from '@aws-sdk/lib-dynamodb';
 import { createHash, randomUUID } from 'node:crypto';
 import { backoffMs, WRITE_CONFLICT } from '../backoff';
 import { mapLimit } from '../concurrency';
@@ -18,6 +6,7 @@ import { StoreUnavailableError, ValidationError, type Provider } from '../errors
 import { sleep } from '../retry';
 import { isFinished } from '../task';
 import { deadlineSignal, type CallOptions } from '../upstream';
+import type { DynamoDb, TableOperation } from '../aws/dynamodb';
 import { TRACKED_STATUSES, TRACKING_ID_PATTERN } from '../validate';
 import { cutResult, itemSize, MAX_ITEM_BYTES } from './item-size';
 import type { OutboxEntry, TrackedStatus, TrackedTask } from './model';
@@ -36,7 +25,8 @@ import { claim, dueAt, type Context } from './transitions';
  * in time for the caller to say so.
  */
 export interface StoreDeps {
-  client: DynamoDBClient;
+  /** The table's client (lib/aws/dynamodb.ts), with its own timeouts and retries (TABLE_CLIENT_DEFAULTS). */
+  client: DynamoDb;
   config: TrackingConfig;
   now?: () => number;
   /** The caller's deadline and signal; without one, each call gets DEFAULT_CALL_BUDGET_MS. */
@@ -57,14 +47,6 @@ export interface ListQuery {
  * count that changed would strand records in shards no poller reads again.
  */
 export const DUE_SHARDS = 4;
-/**
- * The DynamoDB client's own limits: a connection within 1 s, an answer within 3 s per attempt, 3 attempts (the
- * SDK's backoff between them). The caller's deadline cuts all of it short.
- */
-export const STORE_CLIENT_CONFIG = {
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true },
-};
 const DEFAULT_CALL_BUDGET_MS = 10_000;
 /** A schedule that was idle starts this far ahead of the reservation, time for its answer to come back. */
 const IDLE_LEAD_MS = 100;
@@ -75,6 +57,13 @@ const MAX_WRITE_TRIES = 8;
 const CLAIM_CONCURRENCY = 8;
 
 type Key = Record<string, unknown>;
+/** What the table answers, in plain values (lib/aws/dynamodb.ts unmarshals them). */
+interface TableAnswer extends Record<string, unknown> {
+  Item?: Record<string, unknown>;
+  Items?: Record<string, unknown>[];
+  Attributes?: Record<string, unknown>;
+  LastEvaluatedKey?: Key;
+}
 type PutOutcome = { written: TrackedTask } | { conflict: TrackedTask | undefined };
 
 /**
@@ -95,27 +84,18 @@ export interface QuotaStats {
 }
 
 export class TaskStore {
-  private readonly doc: DynamoDBDocumentClient;
   readonly config: TrackingConfig;
   readonly now: () => number;
 
-  constructor(
-    private readonly deps: StoreDeps,
-    doc?: DynamoDBDocumentClient,
-  ) {
-    this.doc =
-      doc ??
-      DynamoDBDocumentClient.from(deps.client, {
-        marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-      });
+  constructor(private readonly deps: StoreDeps) {
     this.config = deps.config;
     this.now = deps.now ?? Date.now;
   }
 
   /** The same table and client, every call bounded by the caller's deadline and signal. */
   within(call: CallOptions): this {
-    const Store = this.constructor as new (deps: StoreDeps, doc: DynamoDBDocumentClient) => this;
-    return new Store({ ...this.deps, call }, this.doc);
+    const Store = this.constructor as new (deps: StoreDeps) => this;
+    return new Store({ ...this.deps, call });
   }
 
   context(owner?: string): Context {
@@ -125,9 +105,11 @@ export class TaskStore {
   }
 
   async get(id: string): Promise<TrackedTask | undefined> {
-    const { Item } = await this.send(
-      new GetCommand({ TableName: this.config.tableName, Key: { id }, ConsistentRead: true }),
-    );
+    const { Item } = await this.send('GetItem', {
+      TableName: this.config.tableName,
+      Key: { id },
+      ConsistentRead: true,
+    });
     return Item ? fromItem(Item) : undefined;
   }
 
@@ -183,17 +165,15 @@ export class TaskStore {
     }));
     const fill = async (cursor: (typeof shards)[number]) => {
       while (cursor.buffer.length === 0 && !cursor.done) {
-        const page = await this.send(
-          new QueryCommand({
-            TableName: this.config.tableName,
-            IndexName: TABLE.dueIndex.name,
-            KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
-            ExpressionAttributeNames: { '#shard': TABLE.dueIndex.hashKey, '#dueAt': TABLE.dueIndex.rangeKey },
-            ExpressionAttributeValues: { ':shard': cursor.shard, ':now': ctx.now },
-            Limit: pageSize,
-            ExclusiveStartKey: cursor.startKey,
-          }),
-        );
+        const page = await this.send('Query', {
+          TableName: this.config.tableName,
+          IndexName: TABLE.dueIndex.name,
+          KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
+          ExpressionAttributeNames: { '#shard': TABLE.dueIndex.hashKey, '#dueAt': TABLE.dueIndex.rangeKey },
+          ExpressionAttributeValues: { ':shard': cursor.shard, ':now': ctx.now },
+          Limit: pageSize,
+          ExclusiveStartKey: cursor.startKey,
+        });
         for (const item of page.Items ?? []) {
           const task = fromItem(item);
           if (!exclude.has(task.id) && accept(task))
@@ -248,21 +228,19 @@ export class TaskStore {
         condition += ' AND begins_with(#sk, :s)';
         values[':s'] = `${query.status}#`;
       }
-      const page = await this.send(
-        new QueryCommand({
-          TableName: this.config.tableName,
-          IndexName: TABLE.listIndex.name,
-          KeyConditionExpression: condition,
-          ExpressionAttributeNames: {
-            '#p': TABLE.listIndex.hashKey,
-            ...(query.status ? { '#sk': TABLE.listIndex.rangeKey } : {}),
-          },
-          ExpressionAttributeValues: values,
-          Limit: limit - items.length,
-          ExclusiveStartKey: startKey,
-          ScanIndexForward: false,
-        }),
-      ).catch((error: unknown) => {
+      const page = await this.send('Query', {
+        TableName: this.config.tableName,
+        IndexName: TABLE.listIndex.name,
+        KeyConditionExpression: condition,
+        ExpressionAttributeNames: {
+          '#p': TABLE.listIndex.hashKey,
+          ...(query.status ? { '#sk': TABLE.listIndex.rangeKey } : {}),
+        },
+        ExpressionAttributeValues: values,
+        Limit: limit - items.length,
+        ExclusiveStartKey: startKey,
+        ScanIndexForward: false,
+      }).catch((error: unknown) => {
         // Belt and braces: a start key DynamoDB still refuses is the caller's token, not our bug.
         if (startKey && (error as Error).name === 'ValidationException') {
           throw new ValidationError('nextToken is not valid for this query: start again without it');
@@ -294,27 +272,20 @@ export class TaskStore {
   private async put(task: TrackedTask, expectedVersion: number | null): Promise<PutOutcome> {
     const { item, task: stored } = toItem({ ...task, writeId: randomUUID() }, this.config);
     try {
-      await this.send(
-        new PutCommand({
-          TableName: this.config.tableName,
-          Item: item,
-          ...(expectedVersion === null
-            ? { ConditionExpression: 'attribute_not_exists(id)' }
-            : {
-                ConditionExpression: '#v = :v',
-                ExpressionAttributeNames: { '#v': 'version' },
-                ExpressionAttributeValues: { ':v': expectedVersion },
-              }),
-        }),
-      );
+      await this.send('PutItem', {
+        TableName: this.config.tableName,
+        Item: item,
+        ...(expectedVersion === null
+          ? { ConditionExpression: 'attribute_not_exists(id)' }
+          : {
+              ConditionExpression: '#v = :v',
+              ExpressionAttributeNames: { '#v': 'version' },
+              ExpressionAttributeValues: { ':v': expectedVersion },
+            }),
+      });
       return { written: stored };
     } catch (error) {
-      if (
-        !(error instanceof ConditionalCheckFailedException) &&
-        (error as Error).name !== 'ConditionalCheckFailedException'
-      ) {
-        throw error;
-      }
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
       const current = await this.get(task.id);
       return current && current.writeId === stored.writeId ? { written: current } : { conflict: current };
     }
@@ -346,17 +317,15 @@ export class TaskStore {
     const update = async (expression: string, condition: string, values: Record<string, number>) => {
       if (stats) stats.writes++;
       try {
-        const { Attributes } = await this.send(
-          new UpdateCommand({
-            TableName: this.config.tableName,
-            Key: key,
-            UpdateExpression: expression,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: { '#next': 'next' },
-            ExpressionAttributeValues: values,
-            ReturnValues: 'UPDATED_NEW',
-          }),
-        );
+        const { Attributes } = await this.send('UpdateItem', {
+          TableName: this.config.tableName,
+          Key: key,
+          UpdateExpression: expression,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#next': 'next' },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'UPDATED_NEW',
+        });
         return Number(Attributes?.next);
       } catch (error) {
         if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
@@ -396,9 +365,11 @@ export class TaskStore {
           return { first: end - span, earliest: path === idle ? idleSince : end - span, next: end };
       }
       if (stats) stats.reads++;
-      const { Item } = await this.send(
-        new GetCommand({ TableName: this.config.tableName, Key: key, ConsistentRead: true }),
-      );
+      const { Item } = await this.send('GetItem', {
+        TableName: this.config.tableName,
+        Key: key,
+        ConsistentRead: true,
+      });
       next = Number(Item?.next ?? 0);
       if (next > latestStart) return { busyUntil: next, next };
       // It moved between our tries: try again.
@@ -413,16 +384,14 @@ export class TaskStore {
   async returnSlots(name: string, end: number, spanMs: number, stats?: QuotaStats): Promise<boolean> {
     if (stats) stats.writes++;
     try {
-      await this.send(
-        new UpdateCommand({
-          TableName: this.config.tableName,
-          Key: { id: `quota#${name}` },
-          UpdateExpression: 'SET #next = #next - :span',
-          ConditionExpression: '#next = :end',
-          ExpressionAttributeNames: { '#next': 'next' },
-          ExpressionAttributeValues: { ':span': spanMs, ':end': end },
-        }),
-      );
+      await this.send('UpdateItem', {
+        TableName: this.config.tableName,
+        Key: { id: `quota#${name}` },
+        UpdateExpression: 'SET #next = #next - :span',
+        ConditionExpression: '#next = :end',
+        ExpressionAttributeNames: { '#next': 'next' },
+        ExpressionAttributeValues: { ':span': spanMs, ':end': end },
+      });
       return true;
     } catch (error) {
       if ((error as Error).name === 'ConditionalCheckFailedException') return false;
@@ -430,11 +399,7 @@ export class TaskStore {
     }
   }
 
-  private send(command: GetCommand): Promise<GetCommandOutput>;
-  private send(command: UpdateCommand): Promise<UpdateCommandOutput>;
-  private send(command: PutCommand): Promise<PutCommandOutput>;
-  private send(command: QueryCommand): Promise<QueryCommandOutput>;
-  private async send(command: GetCommand | PutCommand | QueryCommand | UpdateCommand): Promise<unknown> {
+  private async send(operation: TableOperation, input: Record<string, unknown>): Promise<TableAnswer> {
     const deadline = this.deps.call?.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS + DEADLINE_MARGIN_MS;
     const remaining = deadline - DEADLINE_MARGIN_MS - Date.now();
     if (remaining <= 0 || this.deps.call?.signal?.aborted) {
@@ -443,11 +408,7 @@ export class TaskStore {
     const limit = deadlineSignal(remaining, this.deps.call?.signal);
     const abortSignal = limit.signal;
     try {
-      const send = this.doc.send.bind(this.doc) as (
-        c: unknown,
-        o: { abortSignal: AbortSignal },
-      ) => Promise<unknown>;
-      return await send(command, { abortSignal });
+      return await this.deps.client.send<TableAnswer>(operation, input, { signal: abortSignal });
     } catch (error) {
       const name = (error as Error).name;
       if (name === 'ConditionalCheckFailedException' || name === 'ValidationException') throw error;

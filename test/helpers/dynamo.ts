@@ -1,5 +1,6 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AddressInfo } from 'node:net';
+import { DynamoDb, type DynamoDbOptions } from '../../lib/aws/dynamodb';
 import { trackingConfig, type TrackingConfig } from '../../lib/config';
 import { TaskStore } from '../../lib/tracking/store';
 import { createTableInput } from '../../lib/tracking/table';
@@ -10,7 +11,10 @@ const dynalite = require('dynalite') as (options: Record<string, unknown>) => im
 
 export interface LocalDynamo {
   endpoint: string;
+  /** The AWS SDK's client, for set-up and for reading the table independently of the store. */
   client: DynamoDBClient;
+  /** The store's own client (lib/aws/dynamodb.ts). */
+  table: DynamoDb;
   close(): Promise<void>;
 }
 
@@ -25,14 +29,26 @@ export async function startDynamo(tableName = 'tasks-test'): Promise<LocalDynamo
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   await client.send(new CreateTableCommand(createTableInput(tableName)));
+  const table = tableClient(endpoint);
   return {
     endpoint,
     client,
+    table,
     close: async () => {
       client.destroy();
+      table.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The store's client for a local DynamoDB (dynalite checks no signature: placeholder credentials). */
+export function tableClient(endpoint: string, options: Omit<DynamoDbOptions, 'endpoint'> = {}) {
+  return new DynamoDb({
+    endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    ...options,
+  });
 }
 
 /** A controllable clock that starts at the real time and only moves forward. */
@@ -59,5 +75,5 @@ export function storeFor(
   clock: { now: () => number },
   overrides: Record<string, string> = {},
 ) {
-  return new TaskStore({ client: dynamo.client, config: testConfig(overrides), now: clock.now });
+  return new TaskStore({ client: dynamo.table, config: testConfig(overrides), now: clock.now });
 }

@@ -5,10 +5,9 @@ import { ON_DEMAND_WAIT_MS, SharedQuota } from '../../lib/lke/quota';
 import { lkeChecker } from '../../lib/tracking/checkers';
 import { poll } from '../../lib/tracking/poller';
 import { lkeIdentity, track } from '../../lib/tracking/service';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { STORE_CLIENT_CONFIG, TaskStore } from '../../lib/tracking/store';
+import { TaskStore } from '../../lib/tracking/store';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { startDynamo, storeFor, testConfig, type LocalDynamo } from '../helpers/dynamo';
+import { startDynamo, storeFor, tableClient, testConfig, type LocalDynamo } from '../helpers/dynamo';
 import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { captureLog } from '../helpers/log';
@@ -39,12 +38,7 @@ function container(
   env: Record<string, string> = {},
 ) {
   const store = new TaskStore({
-    client: new DynamoDBClient({
-      endpoint: dynamoEndpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      ...STORE_CLIENT_CONFIG,
-    }),
+    client: tableClient(dynamoEndpoint),
     config: testConfig({ POLL_BATCH_SIZE: '100' }),
   });
   const config = lkeConfig({
@@ -207,12 +201,7 @@ it('an on-demand call waits at most 2 s for the container limiter and the quota 
 it('goes on under the container limit when the table cannot be reached (fail open, logged)', async () => {
   const log = captureLog();
   const dead = new TaskStore({
-    client: new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient({
-      endpoint: 'http://127.0.0.1:9',
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-      maxAttempts: 1,
-    }),
+    client: tableClient('http://127.0.0.1:9', { maxAttempts: 1 }),
     config: testConfig(),
   });
   const quota = new SharedQuota({ store: () => dead, limitPerSecond: 20, log });
@@ -229,7 +218,7 @@ it('sends an on-demand call on an idle schedule as soon as the reservation is ba
       return reserved;
     }
   }
-  const store = new WatchedStore({ client: dynamo.client, config: testConfig() });
+  const store = new WatchedStore({ client: dynamo.table, config: testConfig() });
   const quota = new SharedQuota({ store: () => store, limitPerSecond: 20 });
   await quota.acquire('on-demand', {});
   const sentAt = Date.now();
@@ -249,7 +238,7 @@ it('serves an on-demand call on an idle schedule with one reservation, even when
       return reserved;
     }
   }
-  const store = new SlowStore({ client: dynamo.client, config: testConfig() });
+  const store = new SlowStore({ client: dynamo.table, config: testConfig() });
   const quota = new SharedQuota({ store: () => store, limitPerSecond: 20 });
   await expect(quota.acquire('on-demand', {})).resolves.toBeUndefined();
   expect(quota.stats.reservations).toBe(1); // the slot was still ahead when the answer came

@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
@@ -12,10 +11,17 @@ import { lkeChecker } from '../../lib/tracking/checkers';
 import type { Observation } from '../../lib/tracking/model';
 import { poll } from '../../lib/tracking/poller';
 import { lkeIdentity, track } from '../../lib/tracking/service';
-import { STORE_CLIENT_CONFIG, TaskStore } from '../../lib/tracking/store';
+import { TaskStore } from '../../lib/tracking/store';
 import { observe } from '../../lib/tracking/transitions';
 import type { Sandbox } from '../../sandbox/server';
-import { startDynamo, storeFor, testClock, testConfig, type LocalDynamo } from '../helpers/dynamo';
+import {
+  startDynamo,
+  storeFor,
+  tableClient,
+  testClock,
+  testConfig,
+  type LocalDynamo,
+} from '../helpers/dynamo';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { lkeClientFor, lkeSandbox, SEED } from '../helpers/lke';
 import { captureLog } from '../helpers/log';
@@ -31,14 +37,7 @@ afterEach(async () => {
   await Promise.all([dynamo.close(), sandbox.close()]);
 });
 
-const clientFor = (endpoint: string) =>
-  new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    ...STORE_CLIENT_CONFIG,
-  });
-const storeAt = (endpoint: string) => new TaskStore({ client: clientFor(endpoint), config: testConfig() });
+const storeAt = (endpoint: string) => new TaskStore({ client: tableClient(endpoint), config: testConfig() });
 const listen = async (server: Server | ReturnType<typeof createTcpServer>) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

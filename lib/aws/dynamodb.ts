@@ -1,0 +1,240 @@
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { backoffMs, STORE_RETRY } from '../backoff';
+import { sleep } from '../retry';
+import { environmentCredentials, signRequest, type AwsCredentials } from './sigv4';
+
+/**
+ * A small DynamoDB client for the four operations the tracking table needs (GetItem, PutItem, UpdateItem,
+ * Query), in the DocumentClient's terms: plain values in and out, marshalled with `@aws-sdk/util-dynamodb`.
+ *
+ * Why not the AWS SDK's DynamoDBClient and DocumentClient: loading and constructing them takes 130–145 ms of
+ * every cold start (measured by `npm run bench`); this client takes a few. It speaks the same wire protocol (AWS
+ * JSON 1.0, Signature Version 4) with the same limits the store had configured on the SDK: a connection within
+ * `connectTimeoutMs`, an answer within `attemptTimeoutMs`, `maxAttempts` tries with full-jitter backoff for
+ * throttling, 5xx and network faults, all cut short by the caller's signal. Errors keep DynamoDB's names
+ * (`ConditionalCheckFailedException`, `ValidationException`, …).
+ */
+export type TableOperation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'Query';
+
+export interface DynamoDbOptions {
+  /** `https://dynamodb.<region>.amazonaws.com` unless given (a local DynamoDB, dynalite, a test proxy). */
+  endpoint?: string;
+  region?: string;
+  /** Fixed credentials; by default the role's, from the environment the Lambda runtime sets. */
+  credentials?: AwsCredentials;
+  maxAttempts?: number;
+  connectTimeoutMs?: number;
+  attemptTimeoutMs?: number;
+  /** Sees every answer (the bench counts consumed capacity with it). */
+  observe?: (
+    operation: TableOperation,
+    input: Record<string, unknown>,
+    output: Record<string, unknown>,
+  ) => void;
+}
+
+/** An error DynamoDB answered, under its own name, or a fault on the way (`NetworkError`, `TimeoutError`). */
+export class DynamoDbError extends Error {
+  constructor(
+    name: string,
+    message: string,
+    readonly statusCode: number | undefined,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = name;
+  }
+}
+
+/** The store's limits: a connection within 1 s, an answer within 3 s per attempt, 3 attempts. */
+export const TABLE_CLIENT_DEFAULTS = { maxAttempts: 3, connectTimeoutMs: 1000, attemptTimeoutMs: 3000 };
+
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+]);
+const MARSHALL = { removeUndefinedValues: true, convertClassInstanceToMap: false } as const;
+const INPUT_VALUES = ['Item', 'Key', 'ExpressionAttributeValues', 'ExclusiveStartKey'] as const;
+
+export class DynamoDb {
+  private readonly url: URL;
+  private readonly region: string;
+  private readonly limits: typeof TABLE_CLIENT_DEFAULTS;
+  private readonly agent: HttpAgent;
+
+  constructor(private readonly options: DynamoDbOptions = {}) {
+    this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.url = new URL(options.endpoint ?? `https://dynamodb.${this.region}.amazonaws.com`);
+    this.limits = {
+      maxAttempts: options.maxAttempts ?? TABLE_CLIENT_DEFAULTS.maxAttempts,
+      connectTimeoutMs: options.connectTimeoutMs ?? TABLE_CLIENT_DEFAULTS.connectTimeoutMs,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? TABLE_CLIENT_DEFAULTS.attemptTimeoutMs,
+    };
+    const agentOptions = { keepAlive: true, maxSockets: 50 };
+    this.agent = this.url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+  }
+
+  /** One operation, with retries; `input` and the answer in plain values (as the DocumentClient has them). */
+  async send<T extends Record<string, unknown>>(
+    operation: TableOperation,
+    input: Record<string, unknown>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const wire: Record<string, unknown> = { ...input };
+    for (const name of INPUT_VALUES) {
+      if (wire[name] !== undefined) wire[name] = marshall(wire[name] as Record<string, unknown>, MARSHALL);
+    }
+    const body = JSON.stringify(wire);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const raw = await this.attempt(operation, body, options.signal);
+        return unmarshallOutput(raw) as T;
+      } catch (error) {
+        const retryable = error instanceof DynamoDbError && error.retryable;
+        if (!retryable || attempt + 1 >= this.limits.maxAttempts || options.signal?.aborted) throw error;
+        await sleep(backoffMs(STORE_RETRY, attempt), options.signal);
+      }
+    }
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+
+  private credentials(): AwsCredentials {
+    const credentials = this.options.credentials ?? environmentCredentials();
+    if (!credentials) {
+      throw new DynamoDbError(
+        'CredentialsError',
+        'No AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the Lambda runtime sets them)',
+        undefined,
+        false,
+      );
+    }
+    return credentials;
+  }
+
+  private attempt(operation: TableOperation, body: string, signal?: AbortSignal) {
+    const headers = signRequest(
+      {
+        method: 'POST',
+        url: this.url,
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': `DynamoDB_20120810.${operation}`,
+        },
+        body,
+      },
+      this.credentials(),
+      { region: this.region, service: 'dynamodb' },
+    );
+    const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      let settled = false;
+      const done = () => {
+        settled = true;
+        clearTimeout(connectTimer);
+        clearTimeout(answerTimer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (error: DynamoDbError) => {
+        if (settled) return;
+        done();
+        req.destroy();
+        reject(error);
+      };
+      const req = send(this.url, {
+        method: 'POST',
+        agent: this.agent,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      });
+      const timeout = (what: string, ms: number) => () =>
+        fail(new DynamoDbError('TimeoutError', `DynamoDB ${what} within ${ms} ms`, undefined, true));
+      const connectTimer = setTimeout(
+        timeout('accepted no connection', this.limits.connectTimeoutMs),
+        this.limits.connectTimeoutMs,
+      );
+      const answerTimer = setTimeout(
+        timeout('gave no answer', this.limits.attemptTimeoutMs),
+        this.limits.attemptTimeoutMs,
+      );
+      req.on('socket', (socket) => {
+        if (!socket.connecting) clearTimeout(connectTimer);
+        else socket.once('connect', () => clearTimeout(connectTimer));
+      });
+      const onAbort = () =>
+        fail(new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        fail(
+          new DynamoDbError(
+            'NetworkError',
+            `DynamoDB could not be reached (${error.code ?? error.message})`,
+            undefined,
+            true,
+            {
+              cause: error,
+            },
+          ),
+        ),
+      );
+      req.on('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', (error) =>
+          fail(
+            new DynamoDbError(
+              'NetworkError',
+              `DynamoDB's answer broke off (${error.message})`,
+              res.statusCode,
+              true,
+            ),
+          ),
+        );
+        res.on('end', () => {
+          if (settled) return;
+          done();
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+          } catch {
+            const status = res.statusCode ?? 0;
+            return reject(
+              new DynamoDbError(
+                'NetworkError',
+                `DynamoDB answered ${status} with an unreadable body`,
+                status,
+                true,
+              ),
+            );
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve(parsed);
+          const type = String(parsed.__type ?? `Http${status}`);
+          const name = type.slice(type.lastIndexOf('#') + 1);
+          const message = String(parsed.message ?? parsed.Message ?? `DynamoDB answered ${status}`);
+          reject(new DynamoDbError(name, message, status, status >= 500 || THROTTLING.has(name)));
+        });
+      });
+      req.end(body);
+    });
+  }
+}
+
+function unmarshallOutput(raw: Record<string, unknown>): Record<string, unknown> {
+  const output: Record<string, unknown> = { ...raw };
+  const one = (value: unknown) => unmarshall(value as Record<string, AttributeValue>);
+  for (const name of ['Item', 'Attributes', 'LastEvaluatedKey'] as const) {
+    if (raw[name] !== undefined) output[name] = one(raw[name]);
+  }
+  if (Array.isArray(raw.Items)) output.Items = raw.Items.map(one);
+  return output;
+}
