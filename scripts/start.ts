@@ -193,11 +193,13 @@ async function main() {
     to.write(chunk);
     if (ready || !chunk.toString().includes('Server ready')) return;
     ready = true;
-    console.log(
+    // On the stream that carried the banner: a reader of both streams then sees them in this order.
+    to.write(
       [
         `Invoke directly (the banner's short names answer 404; the function name is tencent-task-tracker-local-<fn>):`,
         `  curl -X POST http://localhost:${lambdaPort}/2015-03-31/functions/tencent-task-tracker-local-lkeStatus/invocations -d '{"taskId":"8","taskType":"ModifyAttributeLabel","botBizId":"1767024172536168448"}'`,
         `OpenAPI document: curl ${api}/openapi.json`,
+        '',
       ].join('\n'),
     );
   };
