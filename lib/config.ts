@@ -18,6 +18,11 @@ export function intSetting(env: Env, name: string, fallback: number, min = 0, ma
   return value;
 }
 
+/** An integer setting without a default here (the caller has one): undefined when unset. */
+function optionalInt(env: Env, name: string, min: number, max: number): number | undefined {
+  return env[name] === undefined || env[name].trim() === '' ? undefined : intSetting(env, name, 0, min, max);
+}
+
 export function numberSetting(env: Env, name: string, fallback: number, min = 0) {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
@@ -147,7 +152,7 @@ export function smhConfig(env: Env = process.env): SmhConfig {
     tokenPeriodSeconds: intSetting(env, 'SMH_TOKEN_PERIOD_SECONDS', 3600, 300, 86_400 * 30),
     tokenGrant: env.SMH_TOKEN_GRANT?.trim() ?? '',
     libraryTokenGrant: env.SMH_LIBRARY_TOKEN_GRANT?.trim() ?? 'admin',
-    maxIdsPerRequest: intSetting(env, 'SMH_MAX_IDS_PER_REQUEST', 50, 1, 100),
+    maxIdsPerRequest: intSetting(env, 'SMH_MAX_IDS_PER_REQUEST', 100, 1, 100),
     retry: retryPolicy(env),
   };
 }
@@ -160,8 +165,9 @@ export interface TrackingConfig {
   maxIntervalSeconds: number;
   maxAgeDays: number;
   retentionDays: number;
-  batchSize: number;
-  maxTasksPerRun: number;
+  /** Tasks claimed at a time and at most per run; unset, each provider's own (the checker's `runLimits`). */
+  batchSize?: number;
+  maxTasksPerRun?: number;
 }
 
 export function trackingConfig(env: Env = process.env): TrackingConfig {
@@ -175,7 +181,7 @@ export function trackingConfig(env: Env = process.env): TrackingConfig {
     maxIntervalSeconds: intSetting(env, 'POLL_MAX_INTERVAL_SECONDS', 900, 1, 86_400),
     maxAgeDays: numberSetting(env, 'POLL_MAX_AGE_DAYS', 30, 0),
     retentionDays: numberSetting(env, 'RETENTION_DAYS', 30, 0),
-    batchSize: intSetting(env, 'POLL_BATCH_SIZE', 100, 1, 1000),
-    maxTasksPerRun: intSetting(env, 'POLL_MAX_TASKS_PER_RUN', 2000, 1, 100_000),
+    batchSize: optionalInt(env, 'POLL_BATCH_SIZE', 1, 1000),
+    maxTasksPerRun: optionalInt(env, 'POLL_MAX_TASKS_PER_RUN', 1, 100_000),
   };
 }

@@ -33,6 +33,12 @@ export type CheckOutcome =
 /** Checks a batch of tracked tasks of one provider upstream, as efficiently as that upstream allows. */
 export interface Checker {
   provider: Provider;
+  /**
+   * Tasks a run claims at a time, and at most per run, unless POLL_BATCH_SIZE / POLL_MAX_TASKS_PER_RUN say
+   * otherwise. LKE checks one task per call at 20/s: small batches keep leases short. SMH answers up to 100 ids
+   * per call: a batch of 1,000 gives each library's group enough ids to fill its requests.
+   */
+  runLimits: { batchSize: number; maxTasksPerRun: number };
   /** What `gone` means for this upstream, for the message of a task that ends `expired` for it. */
   goneMessage: string;
   check(tasks: TrackedTask[], options: CallOptions): Promise<Map<string, CheckOutcome>>;
@@ -72,6 +78,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
   return {
     provider: 'lke',
     goneMessage: LKE_GONE_MESSAGE,
+    runLimits: { batchSize: 100, maxTasksPerRun: 2000 },
     async check(tasks, options) {
       const outcomes = new Map<string, CheckOutcome>();
       await mapLimit(tasks, concurrency, async (task) => {
@@ -96,6 +103,7 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
   return {
     provider: 'smh',
     goneMessage: SMH_GONE_MESSAGE,
+    runLimits: { batchSize: 1000, maxTasksPerRun: 20_000 },
     async check(tasks, options) {
       const outcomes = new Map<string, CheckOutcome>();
       const groups = new Map<string, TrackedTask[]>();

@@ -93,6 +93,8 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
   const stopClaimingAt = options.deadline - claimMarginMs;
   const leaseUntil = options.deadline + LEASE_GRACE_MS;
   const handled = new Set<string>();
+  const batchSize = store.config.batchSize ?? checker.runLimits.batchSize;
+  const maxTasksPerRun = store.config.maxTasksPerRun ?? checker.runLimits.maxTasksPerRun;
   let pauseUntil = 0;
   let outOfTime = false;
 
@@ -204,7 +206,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
   try {
     while (
       !outOfTime &&
-      summary.claimed < store.config.maxTasksPerRun &&
+      summary.claimed < maxTasksPerRun &&
       store.now() < stopClaimingAt &&
       !options.signal?.aborted
     ) {
@@ -212,7 +214,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
         if (pauseUntil >= stopClaimingAt) break;
         await sleep(pauseUntil - store.now(), options.signal);
       }
-      const limit = Math.min(store.config.batchSize, store.config.maxTasksPerRun - summary.claimed);
+      const limit = Math.min(batchSize, maxTasksPerRun - summary.claimed);
       // Without a notifier a run can only check: a task that merely owes notifications is left for a run that
       // can deliver them (claiming it would cost two writes a run, every run, and deliver nothing).
       const claimCtx = store.context(owner);

@@ -187,7 +187,7 @@ describe('SmhClient queries', () => {
     expect(notFound).toEqual(['2', '99']);
   });
 
-  it('batches 250 ids into requests of 50 and merges the answers in order', async () => {
+  it('batches 250 ids into requests of 100 and merges the answers in order', async () => {
     const ids = Array.from({ length: 250 }, (_, i) => String(1000 + i));
     setTasks(
       sandbox,
@@ -198,7 +198,7 @@ describe('SmhClient queries', () => {
       spaceId: '-',
       taskIds: ids,
     });
-    expect(sandbox.smh.taskRequestLog.map((r) => r.ids.length)).toEqual([50, 50, 50, 50, 50]);
+    expect(sandbox.smh.taskRequestLog.map((r) => r.ids.length)).toEqual([100, 100, 50]);
     expect(sandbox.smh.taskRequestLog.flatMap((r) => r.ids).sort()).toEqual([...ids].sort());
     expect(tasks.map((t) => t.taskId)).toEqual(ids.filter((_, i) => i % 2 === 0));
     expect(notFound).toEqual(ids.filter((_, i) => i % 2 === 1));

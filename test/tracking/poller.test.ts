@@ -292,7 +292,12 @@ describe('poll (LKE)', () => {
     const tracked = await Promise.all(
       Array.from({ length: 10 }, (_, i) => track(store, lkeTask(`50${i}`, 'SUCCESS'))),
     );
-    const hang: Checker = { provider: 'lke', goneMessage: 'gone', check: () => new Promise(() => undefined) };
+    const hang: Checker = {
+      provider: 'lke',
+      goneMessage: 'gone',
+      runLimits: { batchSize: 100, maxTasksPerRun: 2000 },
+      check: () => new Promise(() => undefined),
+    };
     void poll({ store, checker: hang, owner: 'doomed' }, { deadline: clock.now() + 60_000 }); // never completes
     await new Promise((resolve) => setTimeout(resolve, 300)); // it has claimed the batch and "died"
     expect(await run(lke())).toMatchObject({ claimed: 0 }); // leased to the dead poller
@@ -345,6 +350,23 @@ describe('poll (SMH)', () => {
       status: 'expired',
       message: expect.stringMatching(/no longer knows/),
     });
+  });
+
+  it("fills each library's requests: 400 due tasks in 4 libraries take one request of 100 ids per library", async () => {
+    const libraries = ['smhfill0', 'smhfill1', 'smhfill2', 'smhfill3'];
+    for (const libraryId of libraries) sandbox.smh.setLibrary({ libraryId, secret: `secret-${libraryId}` });
+    for (let i = 0; i < 400; i++) {
+      const libraryId = libraries[i % libraries.length] as string;
+      sandbox.smh.setTask({ libraryId, spaceId: '-', taskId: String(1000 + i), status: 202 });
+      await track(store, smhIdentity({ libraryId, spaceId: '-' }, String(1000 + i)));
+    }
+    const client = smhClientFor(sandbox, {
+      secrets: Object.fromEntries(libraries.map((libraryId) => [libraryId, `secret-${libraryId}`])),
+    });
+    const before = sandbox.smh.taskRequests;
+    expect(await run(smhChecker(() => client))).toMatchObject({ claimed: 400, checked: 400 });
+    // One claim of up to 1,000 (the SMH poller's batch) groups 100 ids per library; SMH takes 100 per request.
+    expect(sandbox.smh.taskRequests - before).toBe(4);
   });
 
   it('does not expire a task SMH left out once (a glitch), and can track an expired task again', async () => {
