@@ -1,5 +1,3 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { AwsNotifier, FileNotifier, type Notifier } from '../../lib/handover/notifier';
 import { once } from './clients';
 import { logger } from './logger';
@@ -15,10 +13,14 @@ export const notifier = once((): Notifier => {
   const eventBridgeEndpoint = process.env.EVENTBRIDGE_ENDPOINT?.trim();
   const sfnEndpoint = process.env.STEPFUNCTIONS_ENDPOINT?.trim();
   return new AwsNotifier({
-    eventBridge: once(
-      () => new EventBridgeClient(eventBridgeEndpoint ? { endpoint: eventBridgeEndpoint } : {}),
-    ),
-    sfn: once(() => new SFNClient(sfnEndpoint ? { endpoint: sfnEndpoint } : {})),
+    eventBridge: once(async () => {
+      const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+      return new EventBridgeClient(eventBridgeEndpoint ? { endpoint: eventBridgeEndpoint } : {});
+    }),
+    sfn: once(async () => {
+      const { SFNClient } = await import('@aws-sdk/client-sfn');
+      return new SFNClient(sfnEndpoint ? { endpoint: sfnEndpoint } : {});
+    }),
     busName: process.env.EVENT_BUS_NAME?.trim() || 'default',
     log: logger,
   });

@@ -1,14 +1,5 @@
-import {
-  PutEventsCommand,
-  type EventBridgeClient,
-  type PutEventsRequestEntry,
-} from '@aws-sdk/client-eventbridge';
-import {
-  SendTaskFailureCommand,
-  SendTaskHeartbeatCommand,
-  SendTaskSuccessCommand,
-  type SFNClient,
-} from '@aws-sdk/client-sfn';
+import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -96,9 +87,13 @@ function isPermanent(error: AwsError): boolean {
   );
 }
 
+/**
+ * The clients, made on first use: the AWS SDK's EventBridge and Step Functions modules take ~100 ms to load, and
+ * most poll runs hand nothing over (`npm run bench`, cold start of the pollers).
+ */
 export interface AwsNotifierDeps {
-  eventBridge: () => EventBridgeClient;
-  sfn: () => SFNClient;
+  eventBridge: () => Promise<EventBridgeClient>;
+  sfn: () => Promise<SFNClient>;
   busName: string;
   log?: Log;
 }
@@ -134,7 +129,9 @@ export class AwsNotifier implements Notifier {
       for (const request of requests) {
         const entries = request.map((id) => toEntry(byId.get(id) as PreparedEvent));
         try {
-          const answer = await this.deps.eventBridge().send(new PutEventsCommand({ Entries: entries }));
+          const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+          const client = await this.deps.eventBridge();
+          const answer = await client.send(new PutEventsCommand({ Entries: entries }));
           request.forEach((id, n) => {
             const result = answer.Entries?.[n];
             if (result?.EventId && !result.ErrorCode) results.set(id, { outcome: 'done' });
@@ -170,14 +167,14 @@ export class AwsNotifier implements Notifier {
   async callback(taskToken: string, payload: CallbackPayload): Promise<Delivery> {
     if (payload.kind === 'success') {
       return this.send(
-        (sfn) => sfn.send(new SendTaskSuccessCommand({ taskToken, output: payload.output })),
+        (sfn, sdk) => sfn.send(new sdk.SendTaskSuccessCommand({ taskToken, output: payload.output })),
         taskToken,
         'SendTaskSuccess',
       );
     }
     const { error, cause } = payload;
     return this.send(
-      (sfn) => sfn.send(new SendTaskFailureCommand({ taskToken, error, cause })),
+      (sfn, sdk) => sfn.send(new sdk.SendTaskFailureCommand({ taskToken, error, cause })),
       taskToken,
       'SendTaskFailure',
     );
@@ -185,19 +182,19 @@ export class AwsNotifier implements Notifier {
 
   async heartbeat(taskToken: string): Promise<Delivery> {
     return this.send(
-      (sfn) => sfn.send(new SendTaskHeartbeatCommand({ taskToken })),
+      (sfn, sdk) => sfn.send(new sdk.SendTaskHeartbeatCommand({ taskToken })),
       taskToken,
       'SendTaskHeartbeat',
     );
   }
 
   private async send(
-    call: (sfn: SFNClient) => Promise<unknown>,
+    call: (sfn: SFNClient, sdk: typeof import('@aws-sdk/client-sfn')) => Promise<unknown>,
     taskToken: string,
     action: string,
   ): Promise<Delivery> {
     try {
-      await call(this.deps.sfn());
+      await call(await this.deps.sfn(), await import('@aws-sdk/client-sfn'));
       return { outcome: 'done' };
     } catch (caught) {
       const error = caught as AwsError;

@@ -157,8 +157,8 @@ export const acceptAll: AwsResponder = ({ target, body }) =>
 /** The real AwsNotifier, its EventBridge and Step Functions clients pointed at a capture endpoint. */
 export function notifierFor(capture: AwsCapture, log?: Log, busName = 'default'): AwsNotifier {
   return new AwsNotifier({
-    eventBridge: () => new EventBridgeClient(fakeAwsConfig(capture.endpoint)),
-    sfn: () => new SFNClient(fakeAwsConfig(capture.endpoint)),
+    eventBridge: async () => new EventBridgeClient(fakeAwsConfig(capture.endpoint)),
+    sfn: async () => new SFNClient(fakeAwsConfig(capture.endpoint)),
     busName,
     log,
   });
