@@ -41,7 +41,15 @@ export interface Checker {
   runLimits: { batchSize: number; maxTasksPerRun: number };
   /** What `gone` means for this upstream, for the message of a task that ends `expired` for it. */
   goneMessage: string;
-  check(tasks: TrackedTask[], options: CallOptions): Promise<Map<string, CheckOutcome>>;
+  /**
+   * Checks the tasks; answers every outcome, and hands each to `onOutcome` as soon as it is known (so the poller
+   * stores it while the rest of the batch is still being checked).
+   */
+  check(
+    tasks: TrackedTask[],
+    options: CallOptions,
+    onOutcome?: (task: TrackedTask, outcome: CheckOutcome) => void,
+  ): Promise<Map<string, CheckOutcome>>;
 }
 
 /** The part of an upstream answer (LKE or SMH) that a tracked record keeps. */
@@ -79,18 +87,21 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
     provider: 'lke',
     goneMessage: LKE_GONE_MESSAGE,
     runLimits: { batchSize: 100, maxTasksPerRun: 2000 },
-    async check(tasks, options) {
+    async check(tasks, options, onOutcome) {
       const outcomes = new Map<string, CheckOutcome>();
       await mapLimit(tasks, concurrency, async (task) => {
+        let outcome: CheckOutcome;
         try {
           const query = parseLkeTaskQuery(task.identity); // a damaged record fails here, not upstream
-          outcomes.set(task.id, {
+          outcome = {
             kind: 'observed',
             observation: observation(await client().getTaskStatus(query, { ...options, priority: 'poll' })),
-          });
+          };
         } catch (error) {
-          outcomes.set(task.id, outcomeOfError(error));
+          outcome = outcomeOfError(error);
         }
+        outcomes.set(task.id, outcome);
+        onOutcome?.(task, outcome);
       });
       await client().releaseQuota(); // slots this batch did not use go back to the shared quota
       return outcomes;
@@ -104,8 +115,12 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
     provider: 'smh',
     goneMessage: SMH_GONE_MESSAGE,
     runLimits: { batchSize: 1000, maxTasksPerRun: 20_000 },
-    async check(tasks, options) {
+    async check(tasks, options, onOutcome) {
       const outcomes = new Map<string, CheckOutcome>();
+      const found = (task: TrackedTask, outcome: CheckOutcome) => {
+        outcomes.set(task.id, outcome);
+        onOutcome?.(task, outcome);
+      };
       const groups = new Map<string, TrackedTask[]>();
       for (const task of tasks) {
         const { libraryId, spaceId, userId, taskId } = (task.identity ?? {}) as Partial<SmhIdentity>;
@@ -113,7 +128,7 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
           // a damaged record fails here, not upstream
           parseSmhTaskQuery({ libraryId, spaceId: spaceId ?? undefined, userId, taskIds: [taskId] });
         } catch (error) {
-          outcomes.set(task.id, outcomeOfError(error));
+          found(task, outcomeOfError(error));
           continue;
         }
         const key = JSON.stringify([libraryId, spaceId, userId ?? null]);
@@ -132,23 +147,19 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
             },
             options,
           );
-          for (const found of answer.tasks) {
-            const task = byTaskId.get(found.taskId);
-            if (task) outcomes.set(task.id, { kind: 'observed', observation: observation(found) });
+          for (const status of answer.tasks) {
+            const task = byTaskId.get(status.taskId);
+            if (task) found(task, { kind: 'observed', observation: observation(status) });
           }
           for (const id of answer.notFound) {
             const task = byTaskId.get(id);
-            if (task)
-              outcomes.set(task.id, {
-                kind: 'gone',
-                failure: { code: 'TaskNotFound', message: SMH_GONE_MESSAGE },
-              });
+            if (task) found(task, { kind: 'gone', failure: { code: 'TaskNotFound', message: SMH_GONE_MESSAGE } });
           }
         } catch (error) {
           // A refusal of a request for several tasks says nothing about any one of them (per-id refusals,
           // `TaskNotFound`, are split out by the client): it counts against a task only when it was alone.
           const outcome = group.length === 1 ? outcomeOfError(error) : { kind: 'error' as const, error };
-          for (const task of group) outcomes.set(task.id, outcome);
+          for (const task of group) found(task, outcome);
         }
       });
       return outcomes;

@@ -1,6 +1,6 @@
 import type { PollSummary as ContractPollSummary } from '../contract';
 import { randomUUID } from 'node:crypto';
-import { mapLimit } from '../concurrency';
+import { limiter, mapLimit } from '../concurrency';
 import {
   DeadlineExceededError,
   StoreUnavailableError,
@@ -203,29 +203,45 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     return heartbeat(await write(task, (current, c) => failCheck(current, failure, c)));
   }
 
+  const mayClaim = () =>
+    !outOfTime &&
+    summary.claimed < maxTasksPerRun &&
+    store.now() < stopClaimingAt &&
+    !options.signal?.aborted;
+
+  /** Claims the next batch: the longest-due tasks this run has not handled yet. */
+  async function claimBatch(): Promise<{ batch: TrackedTask[]; full: boolean }> {
+    const limit = Math.min(batchSize, maxTasksPerRun - summary.claimed);
+    // Without a notifier a run can only check: a task that merely owes notifications is left for a run that
+    // can deliver them (claiming it would cost two writes a run, every run, and deliver nothing).
+    const claimCtx = store.context(owner);
+    const canHandle = deps.notifier
+      ? undefined
+      : (task: TrackedTask) =>
+          isDueForCheck(task, claimCtx) || (!isFinished(task.status) && isPastMaxAge(task, claimCtx));
+    const batch = await store.claimDue(checker.provider, owner, leaseUntil, limit, handled, canHandle);
+    summary.claimed += batch.length;
+    for (const task of batch) handled.add(task.id);
+    return { batch, full: batch.length === limit };
+  }
+
+  /** Gives claimed tasks back unchecked (no time left, or a pause past the claim window): due again at once. */
+  const giveBack = (batch: TrackedTask[]) =>
+    mapLimit(batch, WRITE_CONCURRENCY, (task) => write(task, (current, c) => release(current, c)));
+
+  // The next batch is claimed while the current one is being checked, and each check is stored as soon as it is
+  // known: the upstream's quota, not the table, sets the pace.
+  let prefetch: Promise<{ batch: TrackedTask[]; full: boolean }> | undefined;
   try {
-    while (
-      !outOfTime &&
-      summary.claimed < maxTasksPerRun &&
-      store.now() < stopClaimingAt &&
-      !options.signal?.aborted
-    ) {
-      if (pauseUntil > store.now()) {
+    while (prefetch || mayClaim()) {
+      if (prefetch && (outOfTime || options.signal?.aborted)) break; // `finally` gives it back
+      if (!prefetch && pauseUntil > store.now()) {
         if (pauseUntil >= stopClaimingAt) break;
         await sleep(pauseUntil - store.now(), options.signal);
       }
-      const limit = Math.min(batchSize, maxTasksPerRun - summary.claimed);
-      // Without a notifier a run can only check: a task that merely owes notifications is left for a run that
-      // can deliver them (claiming it would cost two writes a run, every run, and deliver nothing).
-      const claimCtx = store.context(owner);
-      const canHandle = deps.notifier
-        ? undefined
-        : (task: TrackedTask) =>
-            isDueForCheck(task, claimCtx) || (!isFinished(task.status) && isPastMaxAge(task, claimCtx));
-      const batch = await store.claimDue(checker.provider, owner, leaseUntil, limit, handled, canHandle);
+      const { batch, full } = await (prefetch ?? claimBatch());
+      prefetch = undefined;
       if (batch.length === 0) break;
-      summary.claimed += batch.length;
-      for (const task of batch) handled.add(task.id);
 
       const ctx = store.context(owner);
       const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
@@ -243,20 +259,35 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       await mapLimit(tooOld, WRITE_CONCURRENCY, (task) =>
         write(task, (current, c) => expire(current, maxAgeMessage(current, store.config.maxAgeDays), c)),
       );
-
-      let outcomes: Map<string, CheckOutcome>;
-      try {
-        outcomes = await checker.check(toCheck, { deadline: checkDeadline, signal: options.signal });
-      } catch (error) {
-        // A checker is not supposed to throw; if it does, every task of the batch gets the error.
-        outcomes = new Map(toCheck.map((task) => [task.id, { kind: 'error', error }]));
+      if (pauseUntil > store.now()) {
+        // Throttled while this batch was claimed ahead: wait, or give it back if the wait outlasts the run.
+        if (pauseUntil >= stopClaimingAt) {
+          await giveBack(toCheck);
+          break;
+        }
+        await sleep(pauseUntil - store.now(), options.signal);
       }
-      await mapLimit(toCheck, WRITE_CONCURRENCY, (task) =>
-        settle(
-          task,
-          outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') },
-        ),
-      );
+
+      const gate = limiter(WRITE_CONCURRENCY);
+      const settled = new Set<string>();
+      const settling: Promise<unknown>[] = [];
+      const store1 = (task: TrackedTask, outcome: CheckOutcome) => {
+        if (settled.has(task.id)) return;
+        settled.add(task.id);
+        settling.push(gate(() => settle(task, outcome)));
+      };
+      const checking = checker
+        .check(toCheck, { deadline: checkDeadline, signal: options.signal }, store1)
+        .catch((error: unknown) => {
+          // A checker is not supposed to throw; if it does, every task it did not answer gets the error.
+          for (const task of toCheck) store1(task, { kind: 'error', error });
+          return new Map<string, CheckOutcome>();
+        });
+      if (full && mayClaim()) prefetch = claimBatch();
+      const outcomes = await checking;
+      for (const task of toCheck)
+        store1(task, outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') });
+      await Promise.all(settling);
     }
   } catch (error) {
     Object.assign(summary, lagStats(lags));
@@ -265,6 +296,12 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       log.error('poll run stopped: the tracking table is unavailable', { ...summary, error: error.message });
     }
     throw error;
+  } finally {
+    // A batch claimed ahead that this run will not check goes back at once, not at the end of its lease.
+    if (prefetch) {
+      const rest = await prefetch.catch(() => ({ batch: [] as TrackedTask[] }));
+      await giveBack(rest.batch);
+    }
   }
 
   Object.assign(summary, lagStats(lags));

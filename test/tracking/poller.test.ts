@@ -5,7 +5,8 @@ import { lkeConfig } from '../../lib/config';
 import { FileNotifier } from '../../lib/handover/notifier';
 import { LkeClient } from '../../lib/lke/client';
 import type { TrackedTask } from '../../lib/tracking/model';
-import { lkeChecker, smhChecker, type Checker } from '../../lib/tracking/checkers';
+import { lkeChecker, smhChecker, type CheckOutcome, type Checker } from '../../lib/tracking/checkers';
+import { DeadlineExceededError } from '../../lib/errors';
 import { poll, type PollSummary } from '../../lib/tracking/poller';
 import { lkeIdentity, smhIdentity, track } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
@@ -304,6 +305,78 @@ describe('poll (LKE)', () => {
     clock.advance(60_000 + 30_000 + 1); // its deadline plus the lease grace
     expect(await run(lke())).toMatchObject({ claimed: 10, finished: 10 });
     for (const { task } of tracked) expect((await get(task.id)).status).toBe('succeeded');
+  });
+
+  describe('pipelined runs', () => {
+    /** A checker that answers "running" for every task, and lets a test look around while it checks. */
+    const scripted = (
+      during: (tasks: TrackedTask[], batch: number) => Promise<'deadline' | void>,
+    ): Checker => {
+      let batch = 0;
+      return {
+        provider: 'lke',
+        goneMessage: 'gone',
+        runLimits: { batchSize: 10, maxTasksPerRun: 2000 },
+        async check(tasks, _options, onOutcome) {
+          const n = batch++;
+          const outcomes = new Map<string, CheckOutcome>();
+          for (const task of tasks) {
+            const outcome: CheckOutcome = {
+              kind: 'observed',
+              observation: {
+                status: 'running',
+                upstreamStatus: 'RUNNING',
+                result: null,
+                message: '',
+                checkedAt: new Date(clock.now()).toISOString(),
+              },
+            };
+            outcomes.set(task.id, outcome);
+            if (n === 0 && task === tasks[0]) onOutcome?.(task, outcome); // the first answer is known early
+          }
+          if ((await during(tasks, n)) === 'deadline') {
+            for (const task of tasks)
+              outcomes.set(task.id, { kind: 'error', error: new DeadlineExceededError('late') });
+          }
+          return outcomes;
+        },
+      };
+    };
+    const within = async (ms: number, test: () => Promise<boolean>) => {
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20)))
+        if (await test()) return true;
+      return false;
+    };
+
+    it('claims the next batch while the current one is checked, and stores each answer as soon as it is known', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) ids.push((await track(store, lkeTask(`70${i}`))).task.id);
+      const seen: { nextClaimed?: boolean; firstStored?: boolean } = {};
+      const checker = scripted(async (tasks, n) => {
+        if (n !== 0) return;
+        seen.nextClaimed = await within(2000, async () => {
+          const records = await Promise.all(ids.map(get));
+          // Leased, or already stored by this run (its lease let go): this batch and the next.
+          return records.filter((r) => r.lease !== null || r.status === 'running').length === 20;
+        });
+        seen.firstStored = await within(2000, async () => (await get(tasks[0]!.id)).status === 'running');
+      });
+      expect(await run(checker)).toMatchObject({ claimed: 30, checked: 30 });
+      expect(seen).toEqual({ nextClaimed: true, firstStored: true });
+    });
+
+    it('gives a batch claimed ahead back at once when the run runs out of time', async () => {
+      for (let i = 0; i < 30; i++) await track(store, lkeTask(`71${i}`));
+      const checker = scripted(async (_tasks, n) => {
+        if (n !== 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 300)); // time for the next claim to land
+        return 'deadline';
+      });
+      // The one answer known before the deadline is stored; the rest of the batch and the next go back.
+      expect(await run(checker)).toMatchObject({ claimed: 20, checked: 1 });
+      // Nothing is left leased to the run that stopped: another run takes the other 29 now, not after the lease.
+      expect(await run(lke())).toMatchObject({ claimed: 29, checked: 29 });
+    });
   });
 
   it('two pollers started at once over 500 due tasks check each exactly once', async () => {
