@@ -578,7 +578,10 @@ async function benchScale() {
   const runOnce = async (tracked: number) => {
     metered.take();
     const before = tencent.smh.taskRequests;
-    const summary = await poll({ store, checker: smhChecker(() => smh) }, { deadline: store.now() + 600_000 });
+    const summary = await poll(
+      { store, checker: smhChecker(() => smh) },
+      { deadline: store.now() + 600_000 },
+    );
     const requests = tencent.smh.taskRequests - before;
     const u = metered.take();
     const perCheck = (n: number) => n / summary.checked;

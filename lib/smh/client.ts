@@ -93,6 +93,11 @@ export class SmhClient {
     this.now = deps.now ?? Date.now;
   }
 
+  /** Ids SMH is asked about per request (SMH_MAX_IDS_PER_REQUEST). */
+  get maxIdsPerRequest(): number {
+    return this.config.maxIdsPerRequest;
+  }
+
   /** Statuses of up to any number of ids, batched `maxIdsPerRequest` per upstream request. */
   async queryTasks(query: SmhTaskQuery, options: CallOptions = {}): Promise<SmhQueryResult> {
     const access = await this.secrets(query.libraryId);

@@ -22,13 +22,22 @@ import type { Failure } from './transitions';
  * - `refused`: the upstream refused a request about this very task with an error that will not go away by itself
  *   (a rejected parameter, `FailedOperation`, an unknown code), or the record itself is damaged;
  * - `error`: anything that says nothing about the task (throttling, outages, timeouts, credentials,
- *   configuration): retried with backoff until the task's max age.
+ *   configuration): retried with backoff until the task's max age;
+ * - `deferred`: not asked yet, to be checked with the next batch of the same run (it would have gone in a
+ *   request of its own, part empty); never when the check is `final`.
  */
 export type CheckOutcome =
   | { kind: 'observed'; observation: Observation }
   | { kind: 'gone'; failure: Failure }
   | { kind: 'refused'; failure: Failure }
-  | { kind: 'error'; error: unknown };
+  | { kind: 'error'; error: unknown }
+  | { kind: 'deferred' };
+
+/**
+ * Per check: the caller's time; whether this is the run's last batch (nothing may be deferred); tasks deferred
+ * once already, which are never deferred again (so none waits more than one batch).
+ */
+export type CheckOptions = CallOptions & { final?: boolean; deferredBefore?: ReadonlySet<string> };
 
 /** Checks a batch of tracked tasks of one provider upstream, as efficiently as that upstream allows. */
 export interface Checker {
@@ -36,7 +45,8 @@ export interface Checker {
   /**
    * Tasks a run claims at a time, and at most per run, unless POLL_BATCH_SIZE / POLL_MAX_TASKS_PER_RUN say
    * otherwise. LKE checks one task per call at 20/s: small batches keep leases short. SMH answers up to 100 ids
-   * per call: a batch of 1,000 gives each library's group enough ids to fill its requests.
+   * per call: a batch of 2,000 (and deferring the ids of a part-full request to the next batch) fills them.
+   * Either way a claim also stops at CLAIM_MAX_BYTES of records.
    */
   runLimits: { batchSize: number; maxTasksPerRun: number };
   /** What `gone` means for this upstream, for the message of a task that ends `expired` for it. */
@@ -47,7 +57,7 @@ export interface Checker {
    */
   check(
     tasks: TrackedTask[],
-    options: CallOptions,
+    options: CheckOptions,
     onOutcome?: (task: TrackedTask, outcome: CheckOutcome) => void,
   ): Promise<Map<string, CheckOutcome>>;
 }
@@ -89,14 +99,13 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
     runLimits: { batchSize: 100, maxTasksPerRun: 2000 },
     async check(tasks, options, onOutcome) {
       const outcomes = new Map<string, CheckOutcome>();
+      const { deadline, signal } = options;
       await mapLimit(tasks, concurrency, async (task) => {
         let outcome: CheckOutcome;
         try {
           const query = parseLkeTaskQuery(task.identity); // a damaged record fails here, not upstream
-          outcome = {
-            kind: 'observed',
-            observation: observation(await client().getTaskStatus(query, { ...options, priority: 'poll' })),
-          };
+          const status = await client().getTaskStatus(query, { deadline, signal, priority: 'poll' });
+          outcome = { kind: 'observed', observation: observation(status) };
         } catch (error) {
           outcome = outcomeOfError(error);
         }
@@ -109,12 +118,16 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
   };
 }
 
-/** SMH answers many ids per call: one query per library/space/user group (the client batches the ids). */
+/**
+ * SMH answers many ids per call: one query per library/space/user group (the client splits it into requests of
+ * `maxIdsPerRequest`). Unless the batch is the run's last, a group's ids beyond its last full request are
+ * deferred to the next batch, where they join that group's ids: every request but the last goes out full.
+ */
 export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
   return {
     provider: 'smh',
     goneMessage: SMH_GONE_MESSAGE,
-    runLimits: { batchSize: 1000, maxTasksPerRun: 20_000 },
+    runLimits: { batchSize: 2000, maxTasksPerRun: 20_000 },
     async check(tasks, options, onOutcome) {
       const outcomes = new Map<string, CheckOutcome>();
       const found = (task: TrackedTask, outcome: CheckOutcome) => {
@@ -134,34 +147,49 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
         const key = JSON.stringify([libraryId, spaceId, userId ?? null]);
         groups.set(key, [...(groups.get(key) ?? []), task]);
       }
-      await mapLimit([...groups.values()], concurrency, async (group) => {
-        const { libraryId, spaceId, userId } = (group[0] as TrackedTask).identity as SmhIdentity;
-        const byTaskId = new Map(group.map((t) => [(t.identity as SmhIdentity).taskId, t]));
-        try {
-          const answer = await client().queryTasks(
-            {
-              libraryId,
-              ...(spaceId === null ? {} : { spaceId }),
-              taskIds: [...byTaskId.keys()],
-              ...(userId === undefined ? {} : { userId }),
-            },
-            options,
-          );
-          for (const status of answer.tasks) {
-            const task = byTaskId.get(status.taskId);
-            if (task) found(task, { kind: 'observed', observation: observation(status) });
-          }
-          for (const id of answer.notFound) {
-            const task = byTaskId.get(id);
-            if (task) found(task, { kind: 'gone', failure: { code: 'TaskNotFound', message: SMH_GONE_MESSAGE } });
-          }
-        } catch (error) {
-          // A refusal of a request for several tasks says nothing about any one of them (per-id refusals,
-          // `TaskNotFound`, are split out by the client): it counts against a task only when it was alone.
-          const outcome = group.length === 1 ? outcomeOfError(error) : { kind: 'error' as const, error };
-          for (const task of group) found(task, outcome);
-        }
+      const perRequest = client().maxIdsPerRequest;
+      const before = options.deferredBefore ?? new Set<string>();
+      const asked = [...groups.values()].map((unordered) => {
+        const carried = unordered.filter((task) => before.has(task.id));
+        const group = [...carried, ...unordered.filter((task) => !before.has(task.id))];
+        const full = group.length - (group.length % perRequest);
+        const keep = options.final ? group.length : Math.max(full, carried.length);
+        for (const task of group.slice(keep)) outcomes.set(task.id, { kind: 'deferred' });
+        return group.slice(0, keep);
       });
+      await mapLimit(
+        asked.filter((group) => group.length > 0),
+        concurrency,
+        async (group) => {
+          const { libraryId, spaceId, userId } = (group[0] as TrackedTask).identity as SmhIdentity;
+          const byTaskId = new Map(group.map((t) => [(t.identity as SmhIdentity).taskId, t]));
+          try {
+            const answer = await client().queryTasks(
+              {
+                libraryId,
+                ...(spaceId === null ? {} : { spaceId }),
+                taskIds: [...byTaskId.keys()],
+                ...(userId === undefined ? {} : { userId }),
+              },
+              { deadline: options.deadline, signal: options.signal },
+            );
+            for (const status of answer.tasks) {
+              const task = byTaskId.get(status.taskId);
+              if (task) found(task, { kind: 'observed', observation: observation(status) });
+            }
+            for (const id of answer.notFound) {
+              const task = byTaskId.get(id);
+              if (task)
+                found(task, { kind: 'gone', failure: { code: 'TaskNotFound', message: SMH_GONE_MESSAGE } });
+            }
+          } catch (error) {
+            // A refusal of a request for several tasks says nothing about any one of them (per-id refusals,
+            // `TaskNotFound`, are split out by the client): it counts against a task only when it was alone.
+            const outcome = group.length === 1 ? outcomeOfError(error) : { kind: 'error' as const, error };
+            for (const task of group) found(task, outcome);
+          }
+        },
+      );
       return outcomes;
     },
   };

@@ -163,7 +163,7 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
   }
 
   /** Stores one check's outcome, then heartbeats (a check happened, whatever it found). */
-  async function settle(task: TrackedTask, outcome: CheckOutcome) {
+  async function settle(task: TrackedTask, outcome: Exclude<CheckOutcome, { kind: 'deferred' }>) {
     if (outcome.kind === 'observed') {
       summary.checked++;
       return heartbeat(await write(task, (current, c) => observe(current, outcome.observation, c)));
@@ -229,6 +229,39 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
   const giveBack = (batch: TrackedTask[]) =>
     mapLimit(batch, WRITE_CONCURRENCY, (task) => write(task, (current, c) => release(current, c)));
 
+  /** Tasks a checker deferred to the next batch of this run (claimed, not yet asked about). */
+  const carry: TrackedTask[] = [];
+
+  /**
+   * Checks tasks and stores each answer as soon as it is known (at most WRITE_CONCURRENCY writes at once); what
+   * the checker defers joins `carry`.
+   */
+  async function checkAndSettle(tasks: TrackedTask[], final: boolean) {
+    const deferredBefore = new Set(carry.splice(0).map((task) => task.id));
+    const gate = limiter(WRITE_CONCURRENCY);
+    const settled = new Set<string>();
+    const settling: Promise<unknown>[] = [];
+    const store1 = (task: TrackedTask, outcome: CheckOutcome) => {
+      if (settled.has(task.id)) return;
+      settled.add(task.id);
+      if (outcome.kind === 'deferred') carry.push(task);
+      else settling.push(gate(() => settle(task, outcome)));
+    };
+    const outcomes = await checker
+      .check(tasks, { deadline: checkDeadline, signal: options.signal, final, deferredBefore }, store1)
+      .catch((error: unknown) => {
+        // A checker is not supposed to throw; if it does, every task it did not answer gets the error.
+        for (const task of tasks) store1(task, { kind: 'error', error });
+        return new Map<string, CheckOutcome>();
+      });
+    for (const task of tasks)
+      store1(
+        task,
+        outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') },
+      );
+    await Promise.all(settling);
+  }
+
   // The next batch is claimed while the current one is being checked, and each check is stored as soon as it is
   // known: the upstream's quota, not the table, sets the pace.
   let prefetch: Promise<{ batch: TrackedTask[]; full: boolean }> | undefined;
@@ -262,32 +295,21 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       if (pauseUntil > store.now()) {
         // Throttled while this batch was claimed ahead: wait, or give it back if the wait outlasts the run.
         if (pauseUntil >= stopClaimingAt) {
-          await giveBack(toCheck);
+          await giveBack([...carry.splice(0), ...toCheck]);
           break;
         }
         await sleep(pauseUntil - store.now(), options.signal);
       }
 
-      const gate = limiter(WRITE_CONCURRENCY);
-      const settled = new Set<string>();
-      const settling: Promise<unknown>[] = [];
-      const store1 = (task: TrackedTask, outcome: CheckOutcome) => {
-        if (settled.has(task.id)) return;
-        settled.add(task.id);
-        settling.push(gate(() => settle(task, outcome)));
-      };
-      const checking = checker
-        .check(toCheck, { deadline: checkDeadline, signal: options.signal }, store1)
-        .catch((error: unknown) => {
-          // A checker is not supposed to throw; if it does, every task it did not answer gets the error.
-          for (const task of toCheck) store1(task, { kind: 'error', error });
-          return new Map<string, CheckOutcome>();
-        });
-      if (full && mayClaim()) prefetch = claimBatch();
-      const outcomes = await checking;
-      for (const task of toCheck)
-        store1(task, outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') });
-      await Promise.all(settling);
+      const more = full && mayClaim();
+      if (more) prefetch = claimBatch();
+      await checkAndSettle([...carry, ...toCheck], !more);
+    }
+    // What the last batches deferred is checked now, with nothing held back; or given back if time is out.
+    if (carry.length > 0) {
+      if (outOfTime || options.signal?.aborted || store.now() >= checkDeadline)
+        await giveBack(carry.splice(0));
+      else await checkAndSettle([...carry], true);
     }
   } catch (error) {
     Object.assign(summary, lagStats(lags));
@@ -297,7 +319,9 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     }
     throw error;
   } finally {
-    // A batch claimed ahead that this run will not check goes back at once, not at the end of its lease.
+    // A batch claimed ahead, or deferred, that this run will not check goes back at once, not at the end of
+    // its lease.
+    if (carry.length > 0) await giveBack(carry.splice(0));
     if (prefetch) {
       const rest = await prefetch.catch(() => ({ batch: [] as TrackedTask[] }));
       await giveBack(rest.batch);

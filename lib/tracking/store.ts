@@ -55,6 +55,12 @@ const DEADLINE_MARGIN_MS = 200;
 const PROVIDERS: Provider[] = ['lke', 'smh'];
 const MAX_WRITE_TRIES = 8;
 const CLAIM_CONCURRENCY = 8;
+/**
+ * Records one claim may hold, in DynamoDB bytes (a record takes two to three times as much in memory): with the
+ * batch claimed ahead and the tasks deferred, a poller at 256 MB stays well inside its memory even when every due
+ * record is a finished task owing the hand-over of a result of hundreds of KB.
+ */
+export const CLAIM_MAX_BYTES = 16 * 1024 * 1024;
 
 type Key = Record<string, unknown>;
 /** What the table answers, in plain values (lib/aws/dynamodb.ts unmarshals them). */
@@ -154,12 +160,14 @@ export class TaskStore {
     exclude: ReadonlySet<string> = new Set(),
     /** Only tasks this run can do something with (a run without a notifier leaves owed notifications alone). */
     accept: (task: TrackedTask) => boolean = () => true,
+    /** Stop picking once the picked records add up to this many bytes (at least one is always picked). */
+    maxBytes = CLAIM_MAX_BYTES,
   ): Promise<TrackedTask[]> {
     const ctx = { ...this.context(owner), owner };
     const pageSize = Math.ceil(limit / DUE_SHARDS) + 10;
     const shards = Array.from({ length: DUE_SHARDS }, (_, n) => ({
       shard: `${provider}#${n}`,
-      buffer: [] as { dueAt: number; task: TrackedTask }[],
+      buffer: [] as { dueAt: number; task: TrackedTask; bytes: number }[],
       startKey: undefined as Key | undefined,
       done: false,
     }));
@@ -177,7 +185,7 @@ export class TaskStore {
         for (const item of page.Items ?? []) {
           const task = fromItem(item);
           if (!exclude.has(task.id) && accept(task))
-            cursor.buffer.push({ dueAt: Number(item[TABLE.dueIndex.rangeKey]), task });
+            cursor.buffer.push({ dueAt: Number(item[TABLE.dueIndex.rangeKey]), task, bytes: itemSize(item) });
         }
         cursor.startKey = page.LastEvaluatedKey;
         cursor.done = cursor.startKey === undefined;
@@ -186,9 +194,14 @@ export class TaskStore {
     await Promise.all(shards.map(fill));
 
     const claimed: TrackedTask[] = [];
-    while (claimed.length < limit) {
-      const picks: TrackedTask[] = [];
-      while (picks.length < limit - claimed.length) {
+    let bytes = 0; // of the records claimed
+    while (claimed.length < limit && bytes < maxBytes) {
+      const picks: { task: TrackedTask; bytes: number }[] = [];
+      let picked = 0;
+      while (
+        picks.length < limit - claimed.length &&
+        (bytes + picked < maxBytes || claimed.length + picks.length === 0)
+      ) {
         let oldest: (typeof shards)[number] | undefined;
         for (const cursor of shards) {
           const head = cursor.buffer[0];
@@ -196,18 +209,24 @@ export class TaskStore {
             oldest = cursor;
         }
         if (!oldest) break;
-        picks.push((oldest.buffer.shift() as { task: TrackedTask }).task);
+        const pick = oldest.buffer.shift() as { task: TrackedTask; bytes: number };
+        picks.push(pick);
+        picked += pick.bytes;
         await fill(oldest);
       }
       if (picks.length === 0) break;
       // From the index: possibly stale, so the conditional write decides.
-      const won = await mapLimit(picks, CLAIM_CONCURRENCY, async (candidate) => {
+      const won = await mapLimit(picks, CLAIM_CONCURRENCY, async ({ task: candidate }) => {
         const next = claim(candidate, ctx, leaseUntil);
         if (!next) return undefined;
         const outcome = await this.put({ ...next, version: candidate.version + 1 }, candidate.version);
         return 'written' in outcome ? outcome.written : undefined;
       });
-      for (const task of won) if (task) claimed.push(task);
+      won.forEach((task, n) => {
+        if (!task) return;
+        claimed.push(task);
+        bytes += (picks[n] as { bytes: number }).bytes;
+      });
     }
     return claimed;
   }

@@ -365,6 +365,34 @@ describe('poll (LKE)', () => {
       expect(seen).toEqual({ nextClaimed: true, firstStored: true });
     });
 
+    it('gives deferred tasks back at once when the run runs out of time before asking about them', async () => {
+      for (let i = 0; i < 30; i++) await track(store, lkeTask(`72${i}`));
+      let batch = 0;
+      const deferring: Checker = {
+        provider: 'lke',
+        goneMessage: 'gone',
+        runLimits: { batchSize: 10, maxTasksPerRun: 2000 },
+        async check(tasks, options) {
+          const n = batch++;
+          const outcomes = new Map<string, CheckOutcome>();
+          for (const task of tasks) {
+            // The first batch is deferred; in the second, the deferred ones run out of time, the new ones wait.
+            const before = options.deferredBefore?.has(task.id) ?? false;
+            outcomes.set(
+              task.id,
+              n === 0 || !before
+                ? { kind: 'deferred' }
+                : { kind: 'error', error: new DeadlineExceededError('late') },
+            );
+          }
+          return outcomes;
+        },
+      };
+      expect(await run(deferring)).toMatchObject({ checked: 0 });
+      // Nothing is left leased to the run that stopped: another run takes all 30 now, not after the lease.
+      expect(await run(lke())).toMatchObject({ claimed: 30, checked: 30 });
+    });
+
     it('gives a batch claimed ahead back at once when the run runs out of time', async () => {
       for (let i = 0; i < 30; i++) await track(store, lkeTask(`71${i}`));
       const checker = scripted(async (_tasks, n) => {
@@ -438,8 +466,32 @@ describe('poll (SMH)', () => {
     });
     const before = sandbox.smh.taskRequests;
     expect(await run(smhChecker(() => client))).toMatchObject({ claimed: 400, checked: 400 });
-    // One claim of up to 1,000 (the SMH poller's batch) groups 100 ids per library; SMH takes 100 per request.
+    // One claim of up to 2,000 (the SMH poller's batch) groups 100 ids per library; SMH takes 100 per request.
     expect(sandbox.smh.taskRequests - before).toBe(4);
+  });
+
+  it('defers a partial request to the next batch of the run, once: 400 tasks in 4 libraries claimed 150 at a time', async () => {
+    const libraries = ['smhpart0', 'smhpart1', 'smhpart2', 'smhpart3'];
+    for (const libraryId of libraries) sandbox.smh.setLibrary({ libraryId, secret: `secret-${libraryId}` });
+    for (let i = 0; i < 400; i++) {
+      const libraryId = libraries[i % libraries.length] as string;
+      sandbox.smh.setTask({ libraryId, spaceId: '-', taskId: String(2000 + i), status: 202 });
+      await track(store, smhIdentity({ libraryId, spaceId: '-' }, String(2000 + i)));
+    }
+    const client = smhClientFor(sandbox, {
+      secrets: Object.fromEntries(libraries.map((libraryId) => [libraryId, `secret-${libraryId}`])),
+    });
+    const before = sandbox.smh.taskRequests;
+    const small = storeFor(dynamo, clock, { POLL_BATCH_SIZE: '150' });
+    expect(
+      await run(
+        smhChecker(() => client),
+        small,
+      ),
+    ).toMatchObject({ claimed: 400, checked: 400 });
+    // Batch 1 (~37 a library) is deferred whole; batch 2 asks the deferred ones (never deferred twice) and
+    // defers its own; the last batch asks the rest. Without deferring: 3 batches × 4 libraries = 12 requests.
+    expect(sandbox.smh.taskRequests - before).toBe(8);
   });
 
   it('does not expire a task SMH left out once (a glitch), and can track an expired task again', async () => {

@@ -8,7 +8,8 @@ import { deliverOutbox } from '../../lib/handover/deliver';
 import { FileNotifier } from '../../lib/handover/notifier';
 import type { Observation, TrackedTask } from '../../lib/tracking/model';
 import { lkeIdentity, recordObservation, smhIdentity, track } from '../../lib/tracking/service';
-import type { TaskStore } from '../../lib/tracking/store';
+import { toItem, type TaskStore } from '../../lib/tracking/store';
+import { itemSize } from '../../lib/tracking/item-size';
 import { observe } from '../../lib/tracking/transitions';
 import { startDynamo, storeFor, testClock, type LocalDynamo } from '../helpers/dynamo';
 
@@ -213,6 +214,17 @@ describe('TaskStore leases', () => {
     expect(ids.length).toBe(60);
     expect(await store.claimDue('lke', 'c', until, 100)).toEqual([]);
     expect(await store.claimDue('smh', 'c', until, 100)).toEqual([]);
+  });
+
+  it('claims records up to a byte budget (at least one), so a batch of large records cannot exhaust memory', async () => {
+    for (let i = 0; i < 10; i++)
+      await track(store, lkeIdentity({ taskId: String(900 + i), taskType: 'T', botBizId: '1' }));
+    const one = itemSize(toItem((await store.list({ provider: 'lke' })).items[0]!, store.config).item);
+    const until = clock.now() + 60_000;
+    // Three and a half records' worth: the fourth passes the budget, and picking stops there.
+    expect(await store.claimDue('lke', 'a', until, 100, new Set(), () => true, one * 3.5)).toHaveLength(4);
+    expect(await store.claimDue('lke', 'b', until, 100, new Set(), () => true, 1)).toHaveLength(1);
+    expect(await store.claimDue('lke', 'c', until, 100)).toHaveLength(5);
   });
 
   it('makes a task due again when its lease runs out (a crashed poller)', async () => {
