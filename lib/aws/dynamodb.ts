@@ -149,11 +149,31 @@ export class DynamoDb {
         req.destroy();
         reject(error);
       };
+      if (signal?.aborted) {
+        return reject(
+          new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false),
+        );
+      }
       const req = send(this.url, {
         method: 'POST',
         agent: this.agent,
         headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       });
+      // First of all: a request destroyed for any reason below emits 'error', which must never go unheard.
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        fail(
+          new DynamoDbError(
+            'NetworkError',
+            `DynamoDB could not be reached (${error.code ?? error.message})`,
+            undefined,
+            true,
+            {
+              cause: error,
+            },
+          ),
+        ),
+      );
+
       const timeout = (what: string, ms: number) => () =>
         fail(new DynamoDbError('TimeoutError', `DynamoDB ${what} within ${ms} ms`, undefined, true));
       const connectTimer = setTimeout(
@@ -170,21 +190,7 @@ export class DynamoDb {
       });
       const onAbort = () =>
         fail(new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false));
-      if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (error: NodeJS.ErrnoException) =>
-        fail(
-          new DynamoDbError(
-            'NetworkError',
-            `DynamoDB could not be reached (${error.code ?? error.message})`,
-            undefined,
-            true,
-            {
-              cause: error,
-            },
-          ),
-        ),
-      );
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -122,11 +122,24 @@ export interface TrackedTask {
   version: number;
   /** Random id of the write that stored this version, so a retried write recognises itself. */
   writeId?: string;
-  /** Set while a poller holds the task; expires by itself (the task is due again at `leaseUntil`). */
-  lease: { owner: string; until: string } | null;
+  /**
+   * Set while a poller holds the task; expires by itself. A claim for a check also writes, up front, what an
+   * unchanged answer would (one more check, the next check time): `check` keeps what it replaced, so the claim
+   * can be undone if the check does not happen. Due again at the later of `until` and the next check.
+   */
+  lease: { owner: string; until: string; check?: ClaimedCheck } | null;
   notify: NotifyTarget | null;
   outbox: OutboxEntry[];
   undelivered: DeadLetter[];
+}
+
+/** What a claim for a check replaced (lib/tracking/transitions.ts `claim`), and when it was made. */
+export interface ClaimedCheck {
+  at: string;
+  attempts: number;
+  polls: number;
+  nextCheckAt: string | null;
+  lastCheckedAt: string | null;
 }
 
 /** The public view of a record (`lib/contract.ts` TRACKED_TASK): everything but concurrency and hand-over internals. */

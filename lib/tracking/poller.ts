@@ -22,8 +22,10 @@ import {
   expire,
   failCheck,
   GONE_AFTER,
+  isClaimedForCheck,
   isDueForCheck,
   isPastMaxAge,
+  isUnchangedCheck,
   maxAgeMessage,
   observe,
   release,
@@ -166,6 +168,10 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
   async function settle(task: TrackedTask, outcome: Exclude<CheckOutcome, { kind: 'deferred' }>) {
     if (outcome.kind === 'observed') {
       summary.checked++;
+      if (isUnchangedCheck(task, outcome.observation, store.context(owner))) {
+        summary.rescheduled++; // the claim already stored what this check found: nothing to write
+        return heartbeat(task);
+      }
       return heartbeat(await write(task, (current, c) => observe(current, outcome.observation, c)));
     }
     if (outcome.kind === 'gone' || outcome.kind === 'refused') {
@@ -278,8 +284,11 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
 
       const ctx = store.context(owner);
       const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
-      const toCheck = batch.filter((task) => !tooOld.includes(task) && isDueForCheck(task, ctx));
-      for (const task of toCheck) lags.push(Math.max(0, ctx.now - Date.parse(task.nextCheckAt as string)));
+      const toCheck = batch.filter((task) => !tooOld.includes(task) && isClaimedForCheck(task, owner));
+      for (const task of toCheck) {
+        const due = task.lease?.check?.nextCheckAt;
+        if (due) lags.push(Math.max(0, ctx.now - Date.parse(due)));
+      }
       for (const entry of batch.flatMap((task) => task.outbox)) {
         summary.outboxOldestAgeMs = Math.max(summary.outboxOldestAgeMs, ctx.now - Date.parse(entry.at));
       }

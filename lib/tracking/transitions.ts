@@ -83,14 +83,65 @@ export function outboxDueAt(task: TrackedTask): number | null {
   return task.outbox.length > 0 ? Math.min(...task.outbox.map((e) => Date.parse(e.nextAttemptAt))) : null;
 }
 
-/** When a poller should next pick the record up (check, outbox, or end of a lease); null: never again. */
+/**
+ * When a poller should next pick the record up (check, outbox), and never before a lease ends; null: never
+ * again.
+ */
 export function dueAt(task: TrackedTask): number | null {
-  if (task.lease) return Date.parse(task.lease.until);
   const times: number[] = [];
   if (!isFinished(task.status) && task.nextCheckAt) times.push(Date.parse(task.nextCheckAt));
   const outbox = outboxDueAt(task);
   if (outbox !== null) times.push(outbox);
-  return times.length > 0 ? Math.min(...times) : null;
+  const free = times.length > 0 ? Math.min(...times) : null;
+  if (!task.lease) return free;
+  const until = Date.parse(task.lease.until);
+  return free === null ? until : Math.max(until, free);
+}
+
+/** Claimed by this poller for a check (rather than only to deliver its outbox)? */
+export function isClaimedForCheck(task: TrackedTask, owner: string): boolean {
+  return task.lease?.owner === owner && task.lease.check !== undefined;
+}
+
+/**
+ * Undoes what this poller's claim wrote up front for its check (one more check, the next check time), before
+ * any other outcome is applied: a failed, refused, throttled or given-back check counts as it always did. What
+ * other writers changed meanwhile (an on-demand reading) stays.
+ */
+function unclaimed(task: TrackedTask, ctx: Context): TrackedTask {
+  const lease = task.lease;
+  if (!lease?.check || ctx.owner === undefined || lease.owner !== ctx.owner) return task;
+  const before = lease.check;
+  return {
+    ...task,
+    attempts: task.attempts - 1,
+    polls: before.polls,
+    nextCheckAt: before.nextCheckAt,
+    lastCheckedAt: task.lastCheckedAt === before.at ? before.lastCheckedAt : task.lastCheckedAt,
+    lease: { owner: lease.owner, until: lease.until },
+  };
+}
+
+/**
+ * Whether a poller's reading changes nothing its claim did not already write: same status, upstream status,
+ * message and result, nothing to clear (strikes, last error, a cut result), and a next check that comes after
+ * the lease ends (a lease still held then would delay it). Then the check needs no write.
+ */
+export function isUnchangedCheck(task: TrackedTask, observation: Observation, ctx: Context): boolean {
+  return (
+    isClaimedForCheck(task, ctx.owner ?? '') &&
+    task.nextCheckAt !== null &&
+    Date.parse(task.nextCheckAt) >= Date.parse((task.lease as { until: string }).until) &&
+    !isFinished(task.status) &&
+    observation.status === task.status &&
+    observation.upstreamStatus === task.upstreamStatus &&
+    bounded(observation.message) === task.message &&
+    task.strikes === null &&
+    task.lastError === null &&
+    task.resultTruncated === null &&
+    (task.lease?.check?.lastCheckedAt ?? '') < observation.checkedAt && // not older than what was stored
+    JSON.stringify(observation.result) === JSON.stringify(task.result)
+  );
 }
 
 /** Due for an upstream check (not merely for delivering its outbox)? */
@@ -200,8 +251,9 @@ function withStatus(
 }
 
 /** An upstream reading. From a poller it also reschedules; from an on-demand query it keeps the schedule. */
-export function observe(task: TrackedTask, observation: Observation, ctx: Context): TrackedTask | null {
-  if (isFinished(task.status)) return null;
+export function observe(claimed: TrackedTask, observation: Observation, ctx: Context): TrackedTask | null {
+  if (isFinished(claimed.status)) return null;
+  const task = unclaimed(claimed, ctx);
   if (task.lastCheckedAt !== null && task.lastCheckedAt >= observation.checkedAt) {
     return dropLease(task, ctx); // newer data is already stored: keep it, just let go of our lease
   }
@@ -238,8 +290,9 @@ export interface Failure {
 }
 
 /** A poller's check that failed for a reason that says nothing about the task (throttling, outage, auth…). */
-export function failCheck(task: TrackedTask, failure: Failure, ctx: Context): TrackedTask | null {
-  if (isFinished(task.status)) return null;
+export function failCheck(claimed: TrackedTask, failure: Failure, ctx: Context): TrackedTask | null {
+  if (isFinished(claimed.status)) return null;
+  const task = unclaimed(claimed, ctx);
   const polls = task.polls + 1;
   return {
     ...task,
@@ -257,13 +310,14 @@ export function failCheck(task: TrackedTask, failure: Failure, ctx: Context): Tr
  * task ends `expired` with that refusal as its message. Anything else the upstream answers resets the count.
  */
 export function strike(
-  task: TrackedTask,
+  claimed: TrackedTask,
   failure: Failure,
   ctx: Context,
   after: number,
   goneMessage: string,
 ): TrackedTask | null {
-  if (isFinished(task.status)) return null;
+  if (isFinished(claimed.status)) return null;
+  const task = unclaimed(claimed, ctx);
   const same = task.strikes?.code === failure.code;
   const strikes = {
     code: failure.code,
@@ -327,17 +381,24 @@ export function reopen(task: TrackedTask, ctx: Context): TrackedTask | null {
 }
 
 /** Gives a claimed task back unchecked (deadline, throttling): due again at `due`, nothing else changes. */
-export function release(task: TrackedTask, ctx: Context, due = ctx.now): TrackedTask | null {
-  if (task.lease?.owner !== ctx.owner) return null;
+export function release(claimed: TrackedTask, ctx: Context, due = ctx.now): TrackedTask | null {
+  if (claimed.lease?.owner !== ctx.owner) return null;
+  const task = unclaimed(claimed, ctx);
   return isFinished(task.status) ? { ...task, lease: null } : { ...task, nextCheckAt: iso(due), lease: null };
 }
 
 /** Lets go of the caller's lease and nothing else (the schedule stays as stored). */
 export function dropLease(task: TrackedTask, ctx: Context): TrackedTask | null {
-  return ctx.owner !== undefined && task.lease?.owner === ctx.owner ? { ...task, lease: null } : null;
+  return ctx.owner !== undefined && task.lease?.owner === ctx.owner
+    ? { ...unclaimed(task, ctx), lease: null }
+    : null;
 }
 
-/** A poller takes a due task for this run; the lease ends by itself at `until`. */
+/**
+ * A poller takes a due task for this run; the lease ends by itself at `until`. A task due for a check gets, in
+ * the same write, what an unchanged answer would store (one more check, the next check time after backoff): most
+ * checks change nothing, and then the claim is their only write. Any other outcome undoes it first.
+ */
 export function claim(
   task: TrackedTask,
   ctx: Context & { owner: string },
@@ -345,7 +406,25 @@ export function claim(
 ): TrackedTask | null {
   const due = dueAt(task);
   if (due === null || due > ctx.now) return null;
-  return { ...task, lease: { owner: ctx.owner, until: iso(until) } };
+  const lease = { owner: ctx.owner, until: iso(until) };
+  if (!isDueForCheck(task, ctx) || isPastMaxAge(task, ctx)) return { ...task, lease };
+  const at = iso(ctx.now);
+  const polls = task.polls + 1;
+  const check = {
+    at,
+    attempts: task.attempts,
+    polls: task.polls,
+    nextCheckAt: task.nextCheckAt,
+    lastCheckedAt: task.lastCheckedAt,
+  };
+  return {
+    ...task,
+    attempts: task.attempts + 1,
+    polls,
+    lastCheckedAt: at,
+    nextCheckAt: nextCheck(ctx, polls),
+    lease: { ...lease, check },
+  };
 }
 
 /**

@@ -46,6 +46,7 @@ function lke(env: Record<string, string> = {}) {
       ...env,
     }),
     credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
+    now: () => new Date(clock.now()), // readings are stamped on the store's clock, as on one machine
   });
   return lkeChecker(() => client);
 }
@@ -118,6 +119,45 @@ describe('poll (LKE)', () => {
     ]);
     clock.advance(3_600_000);
     expect(await run(lke())).toMatchObject({ claimed: 0 }); // finished tasks are never checked again
+  });
+
+  it('an unchanged check is one write: the claim already stored what an unchanged answer would', async () => {
+    const { task } = await track(store, lkeTask('150', 'RUNNING'));
+    await run(lke()); // pending → running: a change, written as such
+    const before = await get(task.id);
+    clock.advance(60_000);
+    expect(await run(lke())).toMatchObject({ claimed: 1, checked: 1, changed: 0, rescheduled: 1 });
+    const after = await get(task.id);
+    expect(after.version).toBe(before.version + 1); // the claim, nothing after it
+    expect(after).toMatchObject({
+      status: 'running',
+      attempts: before.attempts + 1,
+      polls: before.polls + 1,
+      lastCheckedAt: new Date(clock.now()).toISOString(),
+      nextCheckAt: new Date(clock.now() + 120_000).toISOString(),
+    });
+    // The lease it keeps ends long before the next check, which is when the task is due again.
+    clock.advance(119_000);
+    expect(await run(lke())).toMatchObject({ claimed: 0 });
+    clock.advance(1_000);
+    expect(await run(lke())).toMatchObject({ claimed: 1, checked: 1 });
+  });
+
+  it('a claimed check that fails or is given back counts as it always did (the claim is undone first)', async () => {
+    const { task } = await track(store, lkeTask('151', 'RUNNING'));
+    await run(lke());
+    const before = await get(task.id);
+    clock.advance(60_000);
+    sandbox.lke.setTask({ botBizId: '1', taskType: 'ExportAttributeLabel', taskId: '151', status: null });
+    await run(lke({ LKE_ENDPOINT: 'http://127.0.0.1:9' })); // unreachable: a failed check
+    const failed = await get(task.id);
+    expect(failed).toMatchObject({
+      attempts: before.attempts + 1,
+      polls: before.polls + 1,
+      lastCheckedAt: before.lastCheckedAt,
+      lastError: expect.objectContaining({ code: expect.any(String) }),
+      lease: null,
+    });
   });
 
   it('backs off by the settings: base × factor^n, capped', async () => {

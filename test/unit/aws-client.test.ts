@@ -208,6 +208,21 @@ describe('the table client (lib/aws/dynamodb.ts)', () => {
     }
   });
 
+  it('refuses a call whose time is already up without a request (and without an unheard socket error)', async () => {
+    const silent = await scripted([() => undefined]);
+    try {
+      const controller = new AbortController();
+      controller.abort();
+      await expect(
+        silent.client.send('GetItem', { TableName: 't', Key: { id: 'a' } }, { signal: controller.signal }),
+      ).rejects.toMatchObject({ name: 'AbortError' });
+      await new Promise((resolve) => setTimeout(resolve, 100)); // an unheard 'error' would surface here
+      expect(silent.calls()).toBe(0);
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('signs with the role credentials the Lambda runtime puts in the environment', async () => {
     let seen: IncomingMessage | undefined;
     const server = createServer((req, res) => {
