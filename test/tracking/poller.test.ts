@@ -493,17 +493,22 @@ describe('poll (SMH)', () => {
     });
   });
 
-  it("fills each library's requests: 400 due tasks in 4 libraries take one request of 100 ids per library", async () => {
-    const libraries = ['smhfill0', 'smhfill1', 'smhfill2', 'smhfill3'];
+  /** 400 running tasks tracked in 4 libraries (100 each, interleaved), and an SMH client that knows them. */
+  async function runningInLibraries(prefix: string, firstId: number) {
+    const libraries = [0, 1, 2, 3].map((n) => `${prefix}${n}`);
     for (const libraryId of libraries) sandbox.smh.setLibrary({ libraryId, secret: `secret-${libraryId}` });
     for (let i = 0; i < 400; i++) {
       const libraryId = libraries[i % libraries.length] as string;
-      sandbox.smh.setTask({ libraryId, spaceId: '-', taskId: String(1000 + i), status: 202 });
-      await track(store, smhIdentity({ libraryId, spaceId: '-' }, String(1000 + i)));
+      sandbox.smh.setTask({ libraryId, spaceId: '-', taskId: String(firstId + i), status: 202 });
+      await track(store, smhIdentity({ libraryId, spaceId: '-' }, String(firstId + i)));
     }
-    const client = smhClientFor(sandbox, {
+    return smhClientFor(sandbox, {
       secrets: Object.fromEntries(libraries.map((libraryId) => [libraryId, `secret-${libraryId}`])),
     });
+  }
+
+  it("fills each library's requests: 400 due tasks in 4 libraries take one request of 100 ids per library", async () => {
+    const client = await runningInLibraries('smhfill', 1000);
     const before = sandbox.smh.taskRequests;
     expect(await run(smhChecker(() => client))).toMatchObject({ claimed: 400, checked: 400 });
     // One claim of up to 2,000 (the SMH poller's batch) groups 100 ids per library; SMH takes 100 per request.
@@ -511,16 +516,7 @@ describe('poll (SMH)', () => {
   });
 
   it('defers a partial request to the next batch of the run, once: 400 tasks in 4 libraries claimed 150 at a time', async () => {
-    const libraries = ['smhpart0', 'smhpart1', 'smhpart2', 'smhpart3'];
-    for (const libraryId of libraries) sandbox.smh.setLibrary({ libraryId, secret: `secret-${libraryId}` });
-    for (let i = 0; i < 400; i++) {
-      const libraryId = libraries[i % libraries.length] as string;
-      sandbox.smh.setTask({ libraryId, spaceId: '-', taskId: String(2000 + i), status: 202 });
-      await track(store, smhIdentity({ libraryId, spaceId: '-' }, String(2000 + i)));
-    }
-    const client = smhClientFor(sandbox, {
-      secrets: Object.fromEntries(libraries.map((libraryId) => [libraryId, `secret-${libraryId}`])),
-    });
+    const client = await runningInLibraries('smhpart', 2000);
     const before = sandbox.smh.taskRequests;
     const small = storeFor(dynamo, clock, { POLL_BATCH_SIZE: '150' });
     expect(
