@@ -1,8 +1,12 @@
+import { setMaxListeners } from 'node:events';
 /** What every upstream call accepts: the caller's deadline (epoch ms) and/or a signal (e.g. the Lambda's time). */
 export interface CallOptions {
   deadline?: number;
   signal?: AbortSignal;
 }
+
+/** More listeners than this on one signal would be a leak (the service makes at most ~50 calls at once). */
+const CONCURRENT_CALLS_PER_SIGNAL = 200;
 
 /**
  * A signal that aborts after `timeoutMs` (reason: a `TimeoutError`, like `AbortSignal.timeout`) or when `caller`
@@ -12,6 +16,9 @@ export interface CallOptions {
  */
 export function deadlineSignal(timeoutMs: number, caller?: AbortSignal) {
   const controller = new AbortController();
+  // An invocation's signal is shared by every call it makes at once (20 LKE checks, 8 writes, …), each adding
+  // and removing its listener: that is concurrency, not the leak Node's default limit of 10 warns about.
+  setMaxListeners(CONCURRENT_CALLS_PER_SIGNAL, controller.signal);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

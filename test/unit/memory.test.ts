@@ -38,3 +38,17 @@ it('deadlineSignal aborts with a TimeoutError, follows its caller, and lets go w
   await new Promise((resolve) => setTimeout(resolve, 30));
   expect(cleared.signal.aborted).toBe(false);
 });
+
+it("lets an invocation's signal serve many calls at once without Node's leak warning", async () => {
+  // In a plain Node process: jest's sandbox does not pass process warnings on.
+  const script = `
+    const { deadlineSignal } = require(${JSON.stringify(join(ROOT, 'lib', 'upstream.ts'))});
+    const invocation = deadlineSignal(60_000);
+    const calls = Array.from({ length: 40 }, () => deadlineSignal(60_000, invocation.signal));
+    setTimeout(() => { for (const call of calls) call.clear(); invocation.clear(); }, 50);
+  `;
+  const { stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: ROOT,
+  });
+  expect(stderr).not.toContain('MaxListenersExceededWarning');
+}, 30_000);
