@@ -124,12 +124,13 @@ function unclaimed(task: TrackedTask, ctx: Context): TrackedTask {
 
 /**
  * Whether a poller's reading changes nothing its claim did not already write: same status, upstream status,
- * message and result, nothing to clear (strikes, last error, a cut result), and a next check that comes after
- * the lease ends (a lease still held then would delay it). Then the check needs no write.
+ * message and result, nothing to clear (strikes, last error, a cut result), no notification due, and a next
+ * check that comes after the lease ends (a lease still held then would delay it). Then the check needs no write.
  */
 export function isUnchangedCheck(task: TrackedTask, observation: Observation, ctx: Context): boolean {
   return (
     isClaimedForCheck(task, ctx.owner ?? '') &&
+    (outboxDueAt(task) ?? Infinity) > ctx.now && // owed notifications go out with a write, as always
     task.nextCheckAt !== null &&
     Date.parse(task.nextCheckAt) >= Date.parse((task.lease as { until: string }).until) &&
     !isFinished(task.status) &&

@@ -143,6 +143,15 @@ describe('poll (LKE)', () => {
     expect(await run(lke())).toMatchObject({ claimed: 1, checked: 1 });
   });
 
+  it('an unchanged check still hands over the notifications the task owes', async () => {
+    const { task } = await track(store, lkeTask('152', 'RUNNING'));
+    const bare = () => poll({ store, checker: lke(), log: captureLog() }, { deadline: clock.now() + 60_000 });
+    expect(await bare()).toMatchObject({ changed: 1, notified: 0 }); // pending → running, its event owed
+    clock.advance(60_000); // the next check and the owed event are both due
+    expect(await run(lke())).toMatchObject({ checked: 1, changed: 0, notified: 1 });
+    expect((await get(task.id)).outbox).toEqual([]);
+  });
+
   it('a claimed check that fails or is given back counts as it always did (the claim is undone first)', async () => {
     const { task } = await track(store, lkeTask('151', 'RUNNING'));
     await run(lke());
