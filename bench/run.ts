@@ -446,7 +446,7 @@ function meteredTable(endpoint: string) {
     }
   }
   return {
-    client: new MeteredDb({ endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    client: new MeteredDb({ endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }), // dynalite
     take: () => {
       const taken = { ...units };
       Object.assign(units, { write: 0, indexWrite: 0, read: 0 });

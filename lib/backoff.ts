@@ -28,6 +28,3 @@ export const PUT_EVENTS_RETRY: BackoffPolicy = { baseMs: 200, factor: 2, maxMs: 
 
 /** A conditional write that lost a race: re-read and re-apply after a short random wait. */
 export const WRITE_CONFLICT: BackoffPolicy = { baseMs: 10, factor: 2, maxMs: 200, jitter: 'full' };
-
-/** A DynamoDB call that was throttled or hit a 5xx or network fault: the AWS SDK's standard retry curve. */
-export const STORE_RETRY: BackoffPolicy = { baseMs: 100, factor: 2, maxMs: 20_000, jitter: 'full' };

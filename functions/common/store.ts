@@ -9,8 +9,6 @@ import { once } from './clients';
  */
 export const taskStore = once(() => {
   const endpoint = process.env.DYNAMODB_ENDPOINT?.trim();
-  const client = endpoint
-    ? new DynamoDb({ endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } })
-    : new DynamoDb();
+  const client = endpoint ? DynamoDb.local(endpoint) : new DynamoDb();
   return new TaskStore({ client, config: trackingConfig(process.env) });
 });

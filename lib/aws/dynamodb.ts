@@ -2,8 +2,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { backoffMs, STORE_RETRY } from '../backoff';
-import { sleep } from '../retry';
+import { sleep, withRetry } from '../retry';
 import { environmentCredentials, signRequest, type AwsCredentials } from './sigv4';
 
 /**
@@ -28,12 +27,6 @@ export interface DynamoDbOptions {
   maxAttempts?: number;
   connectTimeoutMs?: number;
   attemptTimeoutMs?: number;
-  /** Sees every answer (the bench counts consumed capacity with it). */
-  observe?: (
-    operation: TableOperation,
-    input: Record<string, unknown>,
-    output: Record<string, unknown>,
-  ) => void;
 }
 
 /** An error DynamoDB answered, under its own name, or a fault on the way (`NetworkError`, `TimeoutError`). */
@@ -52,6 +45,8 @@ export class DynamoDbError extends Error {
 
 /** The store's limits: a connection within 1 s, an answer within 3 s per attempt, 3 attempts. */
 export const TABLE_CLIENT_DEFAULTS = { maxAttempts: 3, connectTimeoutMs: 1000, attemptTimeoutMs: 3000 };
+/** Waits between attempts: the AWS SDK's standard curve (100 ms doubling, full jitter, at most 20 s). */
+const RETRY_DELAYS = { baseDelayMs: 100, maxDelayMs: 20_000 };
 
 const THROTTLING = new Set([
   'ProvisionedThroughputExceededException',
@@ -91,16 +86,23 @@ export class DynamoDb {
       if (wire[name] !== undefined) wire[name] = marshall(wire[name] as Record<string, unknown>, MARSHALL);
     }
     const body = JSON.stringify(wire);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const raw = await this.attempt(operation, body, options.signal);
-        return unmarshallOutput(raw) as T;
-      } catch (error) {
-        const retryable = error instanceof DynamoDbError && error.retryable;
-        if (!retryable || attempt + 1 >= this.limits.maxAttempts || options.signal?.aborted) throw error;
-        await sleep(backoffMs(STORE_RETRY, attempt), options.signal);
-      }
-    }
+    const { signal } = options;
+    const raw = await withRetry(() => this.attempt(operation, body, signal), {
+      policy: { maxAttempts: this.limits.maxAttempts, ...RETRY_DELAYS },
+      // An attempt after the caller gave up is refused as an AbortError (never retried) by `attempt` itself.
+      shouldRetry: (error) => error instanceof DynamoDbError && error.retryable && !signal?.aborted,
+      sleep: (ms) => sleep(ms, signal),
+    });
+    return unmarshallOutput(raw) as T;
+  }
+
+  /** A client for a local DynamoDB (dynalite, a test proxy), which checks no signature: placeholder keys. */
+  static local(endpoint: string, options: Omit<DynamoDbOptions, 'endpoint' | 'credentials'> = {}): DynamoDb {
+    return new DynamoDb({
+      ...options,
+      endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
   }
 
   destroy(): void {

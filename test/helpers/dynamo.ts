@@ -1,6 +1,6 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AddressInfo } from 'node:net';
-import { DynamoDb, type DynamoDbOptions } from '../../lib/aws/dynamodb';
+import { DynamoDb } from '../../lib/aws/dynamodb';
 import { trackingConfig, type TrackingConfig } from '../../lib/config';
 import { TaskStore } from '../../lib/tracking/store';
 import { createTableInput } from '../../lib/tracking/table';
@@ -29,7 +29,7 @@ export async function startDynamo(tableName = 'tasks-test'): Promise<LocalDynamo
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   await client.send(new CreateTableCommand(createTableInput(tableName)));
-  const table = tableClient(endpoint);
+  const table = DynamoDb.local(endpoint);
   return {
     endpoint,
     client,
@@ -40,15 +40,6 @@ export async function startDynamo(tableName = 'tasks-test'): Promise<LocalDynamo
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** The store's client for a local DynamoDB (dynalite checks no signature: placeholder credentials). */
-export function tableClient(endpoint: string, options: Omit<DynamoDbOptions, 'endpoint'> = {}) {
-  return new DynamoDb({
-    endpoint,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    ...options,
-  });
 }
 
 /** A controllable clock that starts at the real time and only moves forward. */

@@ -5,9 +5,10 @@ import { ON_DEMAND_WAIT_MS, SharedQuota } from '../../lib/lke/quota';
 import { lkeChecker } from '../../lib/tracking/checkers';
 import { poll } from '../../lib/tracking/poller';
 import { lkeIdentity, track } from '../../lib/tracking/service';
+import { DynamoDb } from '../../lib/aws/dynamodb';
 import { TaskStore } from '../../lib/tracking/store';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { startDynamo, storeFor, tableClient, testConfig, type LocalDynamo } from '../helpers/dynamo';
+import { startDynamo, storeFor, testConfig, type LocalDynamo } from '../helpers/dynamo';
 import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { captureLog } from '../helpers/log';
@@ -38,7 +39,7 @@ function container(
   env: Record<string, string> = {},
 ) {
   const store = new TaskStore({
-    client: tableClient(dynamoEndpoint),
+    client: DynamoDb.local(dynamoEndpoint),
     config: testConfig({ POLL_BATCH_SIZE: '100' }),
   });
   const config = lkeConfig({
@@ -201,7 +202,7 @@ it('an on-demand call waits at most 2 s for the container limiter and the quota 
 it('goes on under the container limit when the table cannot be reached (fail open, logged)', async () => {
   const log = captureLog();
   const dead = new TaskStore({
-    client: tableClient('http://127.0.0.1:9', { maxAttempts: 1 }),
+    client: DynamoDb.local('http://127.0.0.1:9', { maxAttempts: 1 }),
     config: testConfig(),
   });
   const quota = new SharedQuota({ store: () => dead, limitPerSecond: 20, log });

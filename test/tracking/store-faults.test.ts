@@ -11,17 +11,11 @@ import { lkeChecker } from '../../lib/tracking/checkers';
 import type { Observation } from '../../lib/tracking/model';
 import { poll } from '../../lib/tracking/poller';
 import { lkeIdentity, track } from '../../lib/tracking/service';
+import { DynamoDb } from '../../lib/aws/dynamodb';
 import { TaskStore } from '../../lib/tracking/store';
 import { observe } from '../../lib/tracking/transitions';
 import type { Sandbox } from '../../sandbox/server';
-import {
-  startDynamo,
-  storeFor,
-  tableClient,
-  testClock,
-  testConfig,
-  type LocalDynamo,
-} from '../helpers/dynamo';
+import { startDynamo, storeFor, testClock, testConfig, type LocalDynamo } from '../helpers/dynamo';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { lkeClientFor, lkeSandbox, SEED } from '../helpers/lke';
 import { captureLog } from '../helpers/log';
@@ -37,7 +31,8 @@ afterEach(async () => {
   await Promise.all([dynamo.close(), sandbox.close()]);
 });
 
-const storeAt = (endpoint: string) => new TaskStore({ client: tableClient(endpoint), config: testConfig() });
+const storeAt = (endpoint: string) =>
+  new TaskStore({ client: DynamoDb.local(endpoint), config: testConfig() });
 const listen = async (server: Server | ReturnType<typeof createTcpServer>) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
