@@ -239,45 +239,51 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
   const carry: TrackedTask[] = [];
 
   /**
-   * Checks tasks and stores each answer as soon as it is known (at most WRITE_CONCURRENCY writes at once); what
-   * the checker defers joins `carry`.
+   * Checks the tasks deferred so far and `fresh` ones, and stores each answer as soon as it is known (at most
+   * WRITE_CONCURRENCY writes at once); what the checker defers again joins `carry`.
    */
-  async function checkAndSettle(tasks: TrackedTask[], final: boolean) {
-    const deferredBefore = new Set(carry.splice(0).map((task) => task.id));
+  async function checkAndSettle(fresh: TrackedTask[], final: boolean) {
+    const carried = carry.splice(0);
+    const tasks = [...carried, ...fresh];
+    const deferredBefore = new Set(carried.map((task) => task.id));
     const gate = limiter(WRITE_CONCURRENCY);
-    const settled = new Set<string>();
+    const taken = new Set<string>();
     const settling: Promise<unknown>[] = [];
-    const store1 = (task: TrackedTask, outcome: CheckOutcome) => {
-      if (settled.has(task.id)) return;
-      settled.add(task.id);
+    const take = (task: TrackedTask, outcome: CheckOutcome) => {
+      if (taken.has(task.id)) return;
+      taken.add(task.id);
       if (outcome.kind === 'deferred') carry.push(task);
       else settling.push(gate(() => settle(task, outcome)));
     };
     const outcomes = await checker
-      .check(tasks, { deadline: checkDeadline, signal: options.signal, final, deferredBefore }, store1)
+      .check(tasks, { deadline: checkDeadline, signal: options.signal, final, deferredBefore }, take)
       .catch((error: unknown) => {
         // A checker is not supposed to throw; if it does, every task it did not answer gets the error.
-        for (const task of tasks) store1(task, { kind: 'error', error });
+        for (const task of tasks) take(task, { kind: 'error', error });
         return new Map<string, CheckOutcome>();
       });
     for (const task of tasks)
-      store1(
-        task,
-        outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') },
-      );
+      take(task, outcomes.get(task.id) ?? { kind: 'error', error: new Error('the checker gave no answer') });
     await Promise.all(settling);
   }
 
+  /** Waits out a throttling pause; false when it lasts past the claim window (the run should stop). */
+  async function pausedThrough(): Promise<boolean> {
+    if (pauseUntil <= store.now()) return true;
+    if (pauseUntil >= stopClaimingAt) return false;
+    await sleep(pauseUntil - store.now(), options.signal);
+    return true;
+  }
+
   // The next batch is claimed while the current one is being checked, and each check is stored as soon as it is
-  // known: the upstream's quota, not the table, sets the pace.
+  // known: the upstream's quota, not the table, sets the pace. What the run claimed and will not check (a batch
+  // claimed ahead, tasks deferred, a batch paused past the claim window) goes back at once, in `finally`.
   let prefetch: Promise<{ batch: TrackedTask[]; full: boolean }> | undefined;
+  let unchecked: TrackedTask[] = [];
   try {
     while (prefetch || mayClaim()) {
-      if (prefetch && (outOfTime || options.signal?.aborted)) break; // `finally` gives it back
-      if (!prefetch && pauseUntil > store.now()) {
-        if (pauseUntil >= stopClaimingAt) break;
-        await sleep(pauseUntil - store.now(), options.signal);
-      }
+      if (prefetch && (outOfTime || options.signal?.aborted)) break;
+      if (!prefetch && !(await pausedThrough())) break; // nothing claimed during a pause
       const { batch, full } = await (prefetch ?? claimBatch());
       prefetch = undefined;
       if (batch.length === 0) break;
@@ -301,25 +307,19 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       await mapLimit(tooOld, WRITE_CONCURRENCY, (task) =>
         write(task, (current, c) => expire(current, maxAgeMessage(current, store.config.maxAgeDays), c)),
       );
-      if (pauseUntil > store.now()) {
-        // Throttled while this batch was claimed ahead: wait, or give it back if the wait outlasts the run.
-        if (pauseUntil >= stopClaimingAt) {
-          await giveBack([...carry.splice(0), ...toCheck]);
-          break;
-        }
-        await sleep(pauseUntil - store.now(), options.signal);
+      // Throttled while this batch was claimed ahead: wait, or give it back if the wait outlasts the run.
+      if (!(await pausedThrough())) {
+        unchecked = toCheck;
+        break;
       }
 
       const more = full && mayClaim();
       if (more) prefetch = claimBatch();
-      await checkAndSettle([...carry, ...toCheck], !more);
+      await checkAndSettle(toCheck, !more);
     }
-    // What the last batches deferred is checked now, with nothing held back; or given back if time is out.
-    if (carry.length > 0) {
-      if (outOfTime || options.signal?.aborted || store.now() >= checkDeadline)
-        await giveBack(carry.splice(0));
-      else await checkAndSettle([...carry], true);
-    }
+    // What the last batches deferred is checked now, with nothing held back, if there is time.
+    if (carry.length > 0 && !outOfTime && !options.signal?.aborted && store.now() < checkDeadline)
+      await checkAndSettle([], true);
   } catch (error) {
     Object.assign(summary, lagStats(lags));
     summary.durationMs = store.now() - started;
@@ -328,13 +328,10 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
     }
     throw error;
   } finally {
-    // A batch claimed ahead, or deferred, that this run will not check goes back at once, not at the end of
-    // its lease.
-    if (carry.length > 0) await giveBack(carry.splice(0));
-    if (prefetch) {
-      const rest = await prefetch.catch(() => ({ batch: [] as TrackedTask[] }));
-      await giveBack(rest.batch);
-    }
+    // Not at the end of the leases: at once.
+    const ahead = prefetch ? (await prefetch.catch(() => ({ batch: [] }))).batch : [];
+    const rest = [...carry.splice(0), ...unchecked, ...ahead];
+    if (rest.length > 0) await giveBack(rest);
   }
 
   Object.assign(summary, lagStats(lags));

@@ -167,7 +167,7 @@ export class TaskStore {
     const pageSize = Math.ceil(limit / DUE_SHARDS) + 10;
     const shards = Array.from({ length: DUE_SHARDS }, (_, n) => ({
       shard: `${provider}#${n}`,
-      buffer: [] as { dueAt: number; task: TrackedTask; bytes: number }[],
+      buffer: [] as { dueAt: number; task: TrackedTask; item: Record<string, unknown> }[],
       startKey: undefined as Key | undefined,
       done: false,
     }));
@@ -185,7 +185,7 @@ export class TaskStore {
         for (const item of page.Items ?? []) {
           const task = fromItem(item);
           if (!exclude.has(task.id) && accept(task))
-            cursor.buffer.push({ dueAt: Number(item[TABLE.dueIndex.rangeKey]), task, bytes: itemSize(item) });
+            cursor.buffer.push({ dueAt: Number(item[TABLE.dueIndex.rangeKey]), task, item });
         }
         cursor.startKey = page.LastEvaluatedKey;
         cursor.done = cursor.startKey === undefined;
@@ -209,7 +209,8 @@ export class TaskStore {
             oldest = cursor;
         }
         if (!oldest) break;
-        const pick = oldest.buffer.shift() as { task: TrackedTask; bytes: number };
+        const next = oldest.buffer.shift() as { task: TrackedTask; item: Record<string, unknown> };
+        const pick = { task: next.task, bytes: itemSize(next.item) }; // sized when picked, not when read
         picks.push(pick);
         picked += pick.bytes;
         await fill(oldest);
