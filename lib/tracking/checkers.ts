@@ -92,6 +92,16 @@ export function outcomeOfError(error: unknown): CheckOutcome {
   return { kind: 'error', error };
 }
 
+/** The outcomes of one check, each also handed to `onOutcome` as soon as it is known. */
+function outcomeRecorder(onOutcome?: (task: TrackedTask, outcome: CheckOutcome) => void) {
+  const outcomes = new Map<string, CheckOutcome>();
+  const found = (task: TrackedTask, outcome: CheckOutcome) => {
+    outcomes.set(task.id, outcome);
+    onOutcome?.(task, outcome);
+  };
+  return { outcomes, found };
+}
+
 /** LKE has one task per call: up to `concurrency` calls in flight; the client's limiter keeps 20/s. */
 export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
   return {
@@ -99,7 +109,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
     goneMessage: LKE_GONE_MESSAGE,
     runLimits: { batchSize: 200, maxTasksPerRun: 2000 },
     async check(tasks, options, onOutcome) {
-      const outcomes = new Map<string, CheckOutcome>();
+      const { outcomes, found } = outcomeRecorder(onOutcome);
       const { deadline, signal } = options;
       await mapLimit(tasks, concurrency, async (task) => {
         let outcome: CheckOutcome;
@@ -110,8 +120,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
         } catch (error) {
           outcome = outcomeOfError(error);
         }
-        outcomes.set(task.id, outcome);
-        onOutcome?.(task, outcome);
+        found(task, outcome);
       });
       await client().releaseQuota(); // slots this batch did not use go back to the shared quota
       return outcomes;
@@ -130,11 +139,7 @@ export function smhChecker(client: () => SmhClient, concurrency = 4): Checker {
     goneMessage: SMH_GONE_MESSAGE,
     runLimits: { batchSize: 2000, maxTasksPerRun: 20_000 },
     async check(tasks, options, onOutcome) {
-      const outcomes = new Map<string, CheckOutcome>();
-      const found = (task: TrackedTask, outcome: CheckOutcome) => {
-        outcomes.set(task.id, outcome);
-        onOutcome?.(task, outcome);
-      };
+      const { outcomes, found } = outcomeRecorder(onOutcome);
       const groups = new Map<string, TrackedTask[]>();
       for (const task of tasks) {
         const { libraryId, spaceId, userId, taskId } = (task.identity ?? {}) as Partial<SmhIdentity>;
