@@ -162,8 +162,8 @@ describe('LkeClient against the sandbox (real SDK, real TC3 signing, loopback HT
   });
 
   it('recovers when a slow answer is followed by a fast one', async () => {
-    sandbox.lke.inject({ kind: 'delay', ms: 600 }, 1);
-    const client = lkeClientFor(sandbox, { env: { LKE_TIMEOUT_MS: '150' } });
+    sandbox.lke.inject({ kind: 'delay', ms: 2500 }, 1);
+    const client = lkeClientFor(sandbox, { env: { LKE_TIMEOUT_MS: '1000' } });
     await expect(client.getTaskStatus(SEED)).resolves.toMatchObject({ status: 'succeeded' });
   });
 

@@ -13,7 +13,8 @@ let handler: ReturnType<typeof lkeStatus>;
 
 beforeEach(async () => {
   sandbox = await lkeSandbox();
-  client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '2', LKE_TIMEOUT_MS: '200' } });
+  // A generous timeout, so that a loaded machine cannot turn another test's answer into a 504.
+  client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '2', LKE_TIMEOUT_MS: '5000' } });
   log = captureLog();
   handler = lkeStatus({ lke: () => client, log });
 });
@@ -113,6 +114,7 @@ describe('lkeStatus over HTTP', () => {
   });
 
   it('answers 504 when LKE does not answer in time', async () => {
+    client = lkeClientFor(sandbox, { env: { UPSTREAM_MAX_ATTEMPTS: '2', LKE_TIMEOUT_MS: '200' } });
     sandbox.lke.inject({ kind: 'delay', ms: 1000 }, 2);
     const response = await get('8', { botBizId: SEED.botBizId, taskType: SEED.taskType });
     expect(response.statusCode).toBe(504);

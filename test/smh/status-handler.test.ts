@@ -18,7 +18,8 @@ beforeEach(async () => {
     { taskId: '12', status: 200, result: { path: ['foo', 'test.pdf'] } },
   ]);
   log = captureLog();
-  client = smhClientFor(sandbox, { log, env: { UPSTREAM_MAX_ATTEMPTS: '2', SMH_TIMEOUT_MS: '200' } });
+  // A generous timeout: on a loaded machine a 200 ms one turned the 429 test's answer into a 504.
+  client = smhClientFor(sandbox, { log, env: { UPSTREAM_MAX_ATTEMPTS: '2', SMH_TIMEOUT_MS: '5000' } });
   handler = smhStatus({ smh: () => client, log });
 });
 afterEach(() => sandbox.close());
@@ -129,6 +130,7 @@ describe('smhStatus over HTTP', () => {
   });
 
   it('answers 504 when SMH is too slow', async () => {
+    client = smhClientFor(sandbox, { log, env: { UPSTREAM_MAX_ATTEMPTS: '2', SMH_TIMEOUT_MS: '200' } });
     sandbox.smh.inject({ kind: 'delay', ms: 1000 }, 2);
     const response = await get({ libraryId: LIB, spaceId: '-', taskIds: '1' });
     expect(response.statusCode).toBe(504);
