@@ -238,6 +238,13 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(bundle.length).toBeLessThan(1_000_000);
   });
 
+  it('bundles stand-ins for the two Tencent SDK dependencies our calls never use (URL tables, MIME types)', async () => {
+    const bundle = await zipText(join(packaged.dir, 'lkeStatus.zip'), 'functions/lke/status.js');
+    expect(bundle).toContain('form-data is not bundled');
+    expect(bundle).not.toContain('application/vnd.ms-excel'); // mime-db, loaded by form-data
+    expect(bundle).not.toContain('xn--'); // tr46's punycode, loaded by whatwg-url
+  });
+
   it('keeps the Tencent SDK out of the SMH bundle (it talks REST over fetch)', async () => {
     const bundle = await zipText(join(packaged.dir, 'smhStatus.zip'), 'functions/smh/status.js');
     expect(bundle).toContain('/api/v1/token');
