@@ -25,7 +25,8 @@ function field(pattern: RegExp, max: number, describe: string) {
 
 /** Id-like fields may come unquoted from JSON producers (`"taskId": 8`): a non-negative safe integer counts. */
 function idField<T extends z.ZodMiniType<string>>(text: T, minimum = 0) {
-  return z.union([text, z.int().check(z.minimum(minimum))], {
+  const rule = `must be a string, or a whole number from ${minimum} to ${Number.MAX_SAFE_INTEGER}`;
+  return z.union([text, z.int({ error: rule }).check(z.minimum(minimum, rule))], {
     error: (issue) => (issue.input == null ? 'is required' : 'must be a string'),
   });
 }
@@ -47,13 +48,14 @@ export const SMH_TASK_ID = field(/^[1-9][0-9]*$/, 19, 'a positive integer');
 export const SMH_USER_ID = field(/^[A-Za-z0-9_.@:-]+$/, 128, 'letters, digits or "_.@:-"').check(
   z.describe('the user the access token is minted for (SMH user_id), when the library needs one'),
 );
+const SMH_ID_RULE = 'must be a positive integer (at most 19 digits)';
 /** At most this many task ids per call to our API (SMH calls are batched below URL limits). */
 export const SMH_MAX_TASK_IDS = 100;
 /** As an array (direct invoke); the HTTP path's comma-separated string is split and checked as this. */
 export const SMH_TASK_ID_ARRAY = z
   .array(
-    z.union([SMH_TASK_ID, z.int().check(z.minimum(1))], {
-      error: 'must be a positive integer (at most 19 digits)',
+    z.union([SMH_TASK_ID, z.int({ error: SMH_ID_RULE }).check(z.minimum(1, SMH_ID_RULE))], {
+      error: SMH_ID_RULE,
     }),
   )
   .check(
@@ -76,6 +78,9 @@ export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as co
 export const TRACKED_STATUSES = [...TASK_STATUSES, 'expired'] as const;
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `must be one of ${values.join(', ')}` });
+/** A list filter: one of `values`, or empty (a query string's `?status=`) for none. */
+const filterOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.union([oneOf(values), z.literal('')], { error: `must be one of ${values.join(', ')}` });
 
 /** A yes/no flag: JSON true/false, or a query-string `true`/`false`/`1`/`0` (empty: yes). */
 export const FLAG = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])], {
@@ -130,8 +135,8 @@ export const LIST_LIMIT = z.union(
   { error: LIMIT_RULE },
 );
 export const LIST_TASKS_INPUT = z.object({
-  provider: z.optional(z.union([oneOf(PROVIDERS), z.literal('')])),
-  status: z.optional(z.union([oneOf(TRACKED_STATUSES), z.literal('')])),
+  provider: z.optional(filterOf(PROVIDERS)),
+  status: z.optional(filterOf(TRACKED_STATUSES)),
   limit: z.nullish(LIST_LIMIT.check(z.describe('page size, 1 to 100 (default 25)'))),
   nextToken: z.nullish(
     field(/^[A-Za-z0-9_-]*$/, 2048, 'a token from a previous page').check(

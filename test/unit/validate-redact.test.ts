@@ -21,6 +21,14 @@ describe('validation', () => {
     },
   );
 
+  it('says which values a list filter takes', () => {
+    expect(refuses(() => parseListQuery({ provider: 'zzz' }))).toBe('provider must be one of lke, smh');
+    expect(refuses(() => parseListQuery({ status: 'done' }))).toBe(
+      'status must be one of pending, running, succeeded, failed, expired',
+    );
+    expect(parseListQuery({ provider: '', status: 'expired' })).toEqual({ status: 'expired' });
+  });
+
   it('accepts limit as digits or a JSON integer', () => {
     expect(parseListQuery({ limit: '7' })).toEqual({ limit: 7 });
     expect(parseListQuery({ limit: 100 })).toEqual({ limit: 100 });
