@@ -59,7 +59,9 @@ function check<S extends z.ZodMiniType>(
 const UINT64_MAX = 18_446_744_073_709_551_615n;
 
 export function parseLkeTaskQuery(input: unknown): LkeTaskQuery {
-  const { taskId, taskType, botBizId } = check(LKE_QUERY, asRecord(input));
+  const record = asRecord(input);
+  refuseMisnamed(record, 'taskId', 'taskIds', 'LKE takes one task: "taskId": "8"');
+  const { taskId, taskType, botBizId } = check(LKE_QUERY, record);
   if (BigInt(botBizId) > UINT64_MAX) {
     throw new ValidationError(`botBizId must be at most ${UINT64_MAX} (an unsigned 64-bit application id)`);
   }
@@ -80,8 +82,17 @@ export function parseSmhTaskIds(value: unknown): string[] {
   return taskIdList(check(SMH_TASK_IDS, value, ['taskIds']));
 }
 
+/** A field sent under the other API's name (`taskId` for SMH's list, `taskIds` for LKE's one id) says so. */
+function refuseMisnamed(record: Record<string, unknown>, expected: string, given: string, hint: string) {
+  if (record[expected] == null && record[given] != null) {
+    throw new ValidationError(`${expected} is required (${hint}); this API has no ${given}`);
+  }
+}
+
 export function parseSmhTaskQuery(input: unknown): SmhTaskQuery {
-  const { libraryId, spaceId, taskIds, userId } = check(SMH_QUERY, asRecord(input));
+  const record = asRecord(input);
+  refuseMisnamed(record, 'taskIds', 'taskId', 'SMH takes a list: "taskIds": ["1"]');
+  const { libraryId, spaceId, taskIds, userId } = check(SMH_QUERY, record);
   const query: SmhTaskQuery = { libraryId, taskIds: taskIdList(taskIds) };
   if (spaceId != null) query.spaceId = spaceId;
   if (userId != null) query.userId = userId;

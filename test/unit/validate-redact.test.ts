@@ -1,6 +1,6 @@
 import { UpstreamFailedError } from '../../lib/errors';
 import { redact, registerSecret } from '../../lib/redact';
-import { parseLkeTaskQuery, parseListQuery, parseNotify } from '../../lib/validate';
+import { parseLkeTaskQuery, parseListQuery, parseNotify, parseSmhTaskQuery } from '../../lib/validate';
 
 const refuses = (parse: () => unknown) => {
   try {
@@ -20,6 +20,16 @@ describe('validation', () => {
       expect(refuses(() => parseListQuery({ limit }))).toMatch(/limit must be an integer from 1 to 100/);
     },
   );
+
+  it("names the right field when a task id comes under the other API's name", () => {
+    expect(refuses(() => parseSmhTaskQuery({ libraryId: 'lib', taskId: '1' }))).toBe(
+      'taskIds is required (SMH takes a list: "taskIds": ["1"]); this API has no taskId',
+    );
+    expect(refuses(() => parseLkeTaskQuery({ taskIds: ['8'], taskType: 'T', botBizId: '1' }))).toBe(
+      'taskId is required (LKE takes one task: "taskId": "8"); this API has no taskIds',
+    );
+    expect(parseSmhTaskQuery({ libraryId: 'lib', taskIds: '1', taskId: 'ignored' }).taskIds).toEqual(['1']);
+  });
 
   it('says which values a list filter takes', () => {
     expect(refuses(() => parseListQuery({ provider: 'zzz' }))).toBe('provider must be one of lke, smh');
