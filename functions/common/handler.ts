@@ -202,7 +202,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
               method: event.requestContext.http?.method ?? 'GET',
               path: event.rawPath ?? '/',
               pathParameters: event.pathParameters ?? {},
-              query: event.queryStringParameters ?? {},
+              query: queryOf(event),
               body: parseBody(event),
             }),
           context,
@@ -269,4 +269,23 @@ export function toInvokeError(error: TrackerError): Error {
   // The runtime returns and logs `stack` as `trace`: keep it to the one line that says what happened.
   invokeError.stack = `${error.code}: ${error.message}`;
   return invokeError;
+}
+
+/**
+ * The query string's parameters. API Gateway joins a repeated parameter's values with commas, which would then be
+ * refused for the wrong reason ("must contain digits only"): a repeat is refused by its name instead.
+ */
+function queryOf(event: HttpEvent): Record<string, string | undefined> {
+  if (event.rawQueryString) {
+    const seen = new Set<string>();
+    for (const key of new URLSearchParams(event.rawQueryString).keys()) {
+      if (seen.has(key)) {
+        throw new ValidationError(
+          `${key.slice(0, 64)} is given more than once in the query string; give it once`,
+        );
+      }
+      seen.add(key);
+    }
+  }
+  return event.queryStringParameters ?? {};
 }

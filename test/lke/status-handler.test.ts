@@ -68,6 +68,22 @@ describe('lkeStatus over HTTP', () => {
     expect(sandbox.lke.requestCount).toBe(0);
   });
 
+  it('names a query parameter given twice (API Gateway joins the values with a comma)', async () => {
+    const event = httpEvent('GET', '/lke/tasks/8', {
+      routeKey: 'GET /lke/tasks/{taskId}',
+      pathParameters: { taskId: '8' },
+      query: { botBizId: `${SEED.botBizId},2`, taskType: SEED.taskType },
+    });
+    event.rawQueryString = `botBizId=${SEED.botBizId}&taskType=${SEED.taskType}&botBizId=2`;
+    const response = (await handler(event, lambdaContext())) as APIGatewayProxyStructuredResultV2;
+    expect(response.statusCode).toBe(400);
+    expect(body(response).error).toEqual({
+      code: 'InvalidParameter',
+      message: 'botBizId is given more than once in the query string; give it once',
+    });
+    expect(sandbox.lke.requestCount).toBe(0);
+  });
+
   it('answers 502 for an upstream auth failure, without the secret anywhere', async () => {
     client = lkeClientFor(sandbox, { credential: { secretId: SECRET_ID, secretKey: 'wrong-key-123' } });
     const response = await get('8', { botBizId: SEED.botBizId, taskType: SEED.taskType });
