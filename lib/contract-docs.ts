@@ -1,8 +1,11 @@
 import * as z from 'zod/mini';
-import * as c from './contract';
+import * as inputs from './contract';
+import * as outputs from './contract-outputs';
+
+const c = { ...inputs, ...outputs };
 
 /**
- * The documents generated from `lib/contract.ts`: the JSON Schemas in `schemas/` (direct invoke, events,
+ * The documents generated from `lib/contract.ts` and `lib/contract-outputs.ts`: the JSON Schemas in `schemas/` (direct invoke, events,
  * outputs) and the OpenAPI 3.1 document of the HTTP API (`openapi.json`). `npm run schemas` writes them; a test
  * fails when the committed files differ. Not bundled into any function: only `openapi.json` is (served as is).
  */

@@ -1,4 +1,14 @@
 import * as z from 'zod/mini';
+import type {
+  ERROR_BODY,
+  LKE_TASK,
+  POLL_SUMMARY,
+  RESULT,
+  RESULT_CUT,
+  SMH_TASK,
+  TASK_EVENT,
+  TRACKED_TASK,
+} from './contract-outputs';
 
 /**
  * The contract, written once: every input and output of the functions, HTTP and direct invoke alike, as zod
@@ -6,6 +16,10 @@ import * as z from 'zod/mini';
  * from them, `lib/validate.ts` validates with them, and `npm run schemas` generates `schemas/*.json` and
  * `openapi.json` from them (`lib/contract-docs.ts`). Error messages are part of the contract: each names what a
  * field must be; `lib/validate.ts` prefixes the field.
+ *
+ * This file holds what the functions check at run time (fields and inputs) and every type. The answers' schemas
+ * are in `lib/contract-outputs.ts`: documentation and tests load them, a function never does (building them took
+ * ~20 ms of every cold start). Runtime code may import types from there, never values.
  */
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -144,213 +158,6 @@ export const LIST_TASKS_INPUT = z.object({
     ),
   ),
 });
-
-// ---------------------------------------------------------------------------------------------------------------
-// Outputs
-
-const DATE_TIME = z.iso.datetime();
-const COUNT = z.int().check(z.minimum(0));
-export const RESULT = z
-  .union([z.record(z.string(), z.unknown()), z.array(z.unknown()), z.null()])
-  .check(
-    z.describe(
-      'as the upstream sent it: an object, or an array of per-item results (SMH batch operations), or null',
-    ),
-  );
-const TRACKING_ERROR = z
-  .strictObject({ code: z.string(), message: z.string() })
-  .check(
-    z.describe(
-      '?track=true when the table was unavailable: the status is real, the task was not tracked this time',
-    ),
-  );
-
-export const LKE_TASK = z.strictObject({
-  provider: z.literal('lke'),
-  taskId: LKE_TASK_ID,
-  taskType: LKE_TASK_TYPE,
-  botBizId: LKE_BOT_BIZ_ID,
-  status: z.enum(TASK_STATUSES),
-  upstreamStatus: z
-    .nullable(z.string())
-    .check(z.describe('LKE Status as sent (PENDING, RUNNING, SUCCESS, FAILED…)')),
-  message: z.string(),
-  result: z.object({ cosPath: z.nullable(z.string()) }),
-  requestId: z.string(),
-  checkedAt: DATE_TIME,
-  trackingId: z.optional(z.string().check(z.regex(/^lke_[A-Za-z0-9_-]{24}$/))),
-  trackingError: z.optional(TRACKING_ERROR),
-});
-
-export const SMH_TASK = z.strictObject({
-  provider: z.literal('smh'),
-  libraryId: SMH_LIBRARY_ID,
-  spaceId: z.nullable(z.string()).check(z.describe('null for a library-level task')),
-  taskId: SMH_TASK_ID,
-  status: z.enum(TASK_STATUSES),
-  upstreamStatus: z
-    .int()
-    .check(
-      z.describe(
-        '202 running, 200/204 succeeded, 500 failed, 499 cancelled (failed), 207/400 failed; others running',
-      ),
-    ),
-  result: RESULT,
-  message: z.string(),
-  checkedAt: DATE_TIME,
-  trackingId: z.optional(z.string().check(z.regex(/^smh_[A-Za-z0-9_-]{24}$/))),
-  trackingError: z.optional(TRACKING_ERROR),
-});
-
-export const SMH_STATUS_OUTPUT = z.strictObject({
-  tasks: z.array(SMH_TASK),
-  notFound: z.array(z.string()).check(z.describe('ids SMH did not return, or refused with 404 TaskNotFound')),
-});
-
-const UPSTREAM_STATUS = z.union([z.string(), z.int(), z.null()]);
-export const RESULT_CUT = z
-  .strictObject({
-    originalBytes: COUNT,
-    storedBytes: COUNT,
-    totalItems: z.optional(COUNT),
-    keptItems: z.optional(COUNT),
-    droppedKeys: z.optional(z.array(z.string()).check(z.maxLength(20))),
-  })
-  .check(
-    z.describe(
-      'the result was too large for the table (400 KB) and was cut: an array keeps its leading items, an object the keys that fit',
-    ),
-  );
-const TRACKED_TASK_SHAPE = {
-  id: z.string().check(z.regex(TRACKING_ID_PATTERN)),
-  provider: z.enum(PROVIDERS),
-  taskId: z.string(),
-  taskType: z.optional(z.string()),
-  botBizId: z.optional(z.string()),
-  libraryId: z.optional(z.string()),
-  spaceId: z.optional(z.nullable(z.string())),
-  userId: z.optional(z.string()),
-  status: z.enum(TRACKED_STATUSES),
-  upstreamStatus: UPSTREAM_STATUS,
-  result: RESULT,
-  resultTruncated: z.nullable(RESULT_CUT),
-  message: z.string(),
-  attempts: COUNT,
-  lastError: z.nullable(z.strictObject({ code: z.string(), message: z.string(), at: DATE_TIME })),
-  firstSeenAt: DATE_TIME,
-  trackedAt: DATE_TIME.check(z.describe('when tracking (re)started: the max age counts from here')),
-  lastCheckedAt: z.nullable(DATE_TIME),
-  nextCheckAt: z.nullable(DATE_TIME),
-  finishedAt: z.nullable(DATE_TIME),
-  history: z.array(
-    z.object({ status: z.enum(TRACKED_STATUSES), upstreamStatus: UPSTREAM_STATUS, at: DATE_TIME }),
-  ),
-  waiters: COUNT.check(z.describe('Step Functions executions waiting for a callback')),
-  undelivered: z
-    .array(
-      z.strictObject({
-        id: z.string(),
-        kind: z.enum(['event', 'callback']),
-        detailType: z.optional(z.string()),
-        code: z.string(),
-        reason: z.string(),
-        at: DATE_TIME,
-      }),
-    )
-    .check(z.maxLength(20), z.describe('notifications given up on (dead letters), the most recent ones')),
-  resultOmitted: z.optional(
-    z
-      .literal(true)
-      .check(
-        z.describe(
-          'events and callbacks only: the result was left out to stay under 256 KB (result is null): read it with getTask',
-        ),
-      ),
-  ),
-};
-export const TRACKED_TASK = z.strictObject({
-  ...TRACKED_TASK_SHAPE,
-  created: z.optional(
-    z.boolean().check(z.describe('tracking answers only: whether this call created the record')),
-  ),
-});
-export const TRACK_SMH_OUTPUT = z.strictObject({ tasks: z.array(TRACKED_TASK) });
-export const LIST_TASKS_OUTPUT = z.strictObject({
-  items: z.array(TRACKED_TASK),
-  nextToken: z.optional(z.string()),
-});
-
-export const TASK_EVENT = z
-  .strictObject({
-    eventId: z
-      .string()
-      .check(
-        z.regex(/^(lke|smh)_[A-Za-z0-9_-]{24}\.v[0-9]+\.(changed|final)$/),
-        z.describe('stable across redeliveries: de-duplicate on it'),
-      ),
-    ...TRACKED_TASK_SHAPE,
-  })
-  .check(
-    z.describe(
-      'detail-type is Task Status Changed for every status change, plus Task Succeeded / Task Failed / Task Expired for terminal ones. eventId is stable across redeliveries: de-duplicate on it.',
-    ),
-  );
-
-export const POLL_SUMMARY = z.strictObject({
-  claimed: COUNT,
-  checked: COUNT,
-  changed: COUNT,
-  finished: COUNT,
-  failed: COUNT,
-  rescheduled: COUNT,
-  throttled: COUNT,
-  notified: COUNT,
-  deadLettered: COUNT.check(
-    z.describe('notifications given up on in this run (see the record\u2019s undelivered)'),
-  ),
-  lagMaxMs: COUNT.check(z.describe('the latest claimed check: now minus its nextCheckAt, at claim time')),
-  lagP50Ms: COUNT.check(z.describe('the median lateness of the claimed checks')),
-  outboxOldestAgeMs: COUNT.check(
-    z.describe('age of the oldest notification still owed among the records claimed (0: none)'),
-  ),
-  durationMs: COUNT,
-});
-
-export const ERROR_BODY = z.strictObject({
-  error: z.strictObject({
-    code: z.string(),
-    message: z.string(),
-    upstreamCode: z.optional(z.string()),
-    requestId: z.optional(z.string()),
-  }),
-});
-
-/** Every error code an HTTP function answers, with its status (README "Errors" lists when each happens). */
-export const ERROR_CODES: Readonly<Record<string, number>> = {
-  InvalidParameter: 400,
-  UpstreamRejectedRequest: 400,
-  RouteNotFound: 404,
-  TaskNotFound: 404,
-  LibraryNotConfigured: 404,
-  LibraryNotFound: 404,
-  SpaceNotFound: 404,
-  TaskNotTracked: 404,
-  TooManyWaiters: 409,
-  NotConfigured: 500,
-  SecretUnavailable: 500,
-  SecretInvalid: 500,
-  InternalError: 500,
-  UpstreamAuthFailure: 502,
-  UpstreamAccountUnavailable: 502,
-  UpstreamMisconfigured: 502,
-  UpstreamUnavailable: 502,
-  UpstreamBadResponse: 502,
-  UpstreamError: 502,
-  UpstreamThrottled: 503,
-  StoreUnavailable: 503,
-  UpstreamTimeout: 504,
-  DeadlineExceeded: 504,
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Types

@@ -1,5 +1,5 @@
 /**
- * `npm run schemas`: writes `schemas/*.json` and `openapi.json` from `lib/contract.ts` (see lib/contract-docs.ts).
+ * `npm run schemas`: writes `schemas/*.json` and `openapi.json` from `lib/contract.ts` and `lib/contract-outputs.ts` (see lib/contract-docs.ts).
  * Commit the result; `test/contract/generated.test.ts` fails while they are stale.
  */
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -142,7 +142,7 @@ export interface ClaimedCheck {
   lastCheckedAt: string | null;
 }
 
-/** The public view of a record (`lib/contract.ts` TRACKED_TASK): everything but concurrency and hand-over internals. */
+/** The public view of a record (`lib/contract-outputs.ts` TRACKED_TASK): everything but concurrency and hand-over internals. */
 export type { PublicTask } from '../contract';
 
 export const HISTORY_LIMIT = 50;

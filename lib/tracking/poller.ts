@@ -33,7 +33,7 @@ import {
   type Context,
 } from './transitions';
 
-/** A run's summary (`lib/contract.ts` POLL_SUMMARY: counts, lag, oldest owed notification, duration). */
+/** A run's summary (`lib/contract-outputs.ts` POLL_SUMMARY: counts, lag, oldest owed notification, duration). */
 export type PollSummary = ContractPollSummary;
 
 export interface PollerDeps {

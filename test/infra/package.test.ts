@@ -245,6 +245,14 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
     expect(bundle).not.toContain('xn--'); // tr46's punycode, loaded by whatwg-url
   });
 
+  it('loads the input half of the contract only: no function builds the schemas of its answers', async () => {
+    for (const fn of ['lkeStatus', 'smhStatus', 'getTask', 'lkePoll']) {
+      const bundle = await zipText(join(packaged.dir, `${fn}.zip`));
+      expect([fn, bundle.includes('the Step Functions task token')]).toEqual([fn, true]); // an input rule
+      expect([fn, bundle.includes('stable across redeliveries')]).toEqual([fn, false]); // TASK_EVENT, an answer
+    }
+  });
+
   it('keeps the Tencent SDK out of the SMH bundle (it talks REST over fetch)', async () => {
     const bundle = await zipText(join(packaged.dir, 'smhStatus.zip'), 'functions/smh/status.js');
     expect(bundle).toContain('/api/v1/token');
