@@ -19,7 +19,7 @@ import type {
  *
  * This file holds what the functions check at run time (fields and inputs) and every type. The answers' schemas
  * are in `lib/contract-outputs.ts`: documentation and tests load them, a function never does (building them took
- * ~20 ms of every cold start). Runtime code may import types from there, never values.
+ * ~5 ms of every cold start). Runtime code may import types from there, never values.
  */
 
 // ---------------------------------------------------------------------------------------------------------------
