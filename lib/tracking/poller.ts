@@ -109,7 +109,18 @@ export async function poll(deps: PollerDeps, options: PollOptions): Promise<Poll
       const outcome = await store.update(task.id, change, { current: task, owner });
       if (!outcome?.written) return outcome?.task ?? task;
       const after = outcome.task;
-      if (after.status !== task.status) summary.changed++;
+      if (after.status !== task.status) {
+        summary.changed++;
+        // One line per status change: what an operator searches for when asked "what happened to task X".
+        log.info('task status changed', {
+          id: after.id,
+          ...after.identity,
+          from: task.status,
+          to: after.status,
+          upstreamStatus: after.upstreamStatus,
+          ...(after.message ? { upstreamMessage: after.message.slice(0, 200) } : {}),
+        });
+      }
       if (isFinished(after.status)) summary.finished++;
       else summary.rescheduled++;
       const before = new Set(task.outbox.map((e) => e.id));

@@ -121,6 +121,46 @@ describe('poll (LKE)', () => {
     expect(await run(lke())).toMatchObject({ claimed: 0 }); // finished tasks are never checked again
   });
 
+  it('logs one line per status change, with the task it is about, and none for an unchanged check', async () => {
+    const { task } = await track(store, lkeTask('160', 'RUNNING'));
+    const changes = (log: ReturnType<typeof captureLog>) =>
+      log.entries.filter((e) => e.message === 'task status changed').map((e) => e.extra);
+    const runWith = async (log: ReturnType<typeof captureLog>) => {
+      await poll({ store, checker: lke(), log, notifier: sink }, { deadline: clock.now() + 60_000 });
+      return changes(log);
+    };
+    expect(await runWith(captureLog())).toEqual([
+      {
+        id: task.id,
+        provider: 'lke',
+        botBizId: '1',
+        taskType: 'ExportAttributeLabel',
+        taskId: '160',
+        from: 'pending',
+        to: 'running',
+        upstreamStatus: 'RUNNING',
+      },
+    ]);
+    clock.advance(60_000);
+    expect(await runWith(captureLog())).toEqual([]); // unchanged
+    sandbox.lke.setTask({
+      botBizId: '1',
+      taskType: 'ExportAttributeLabel',
+      taskId: '160',
+      status: 'FAILED',
+      message: 'the label file is malformed',
+    });
+    clock.advance(120_000);
+    expect(await runWith(captureLog())).toEqual([
+      expect.objectContaining({
+        from: 'running',
+        to: 'failed',
+        upstreamStatus: 'FAILED',
+        upstreamMessage: 'the label file is malformed',
+      }),
+    ]);
+  });
+
   it('an unchanged check is one write: the claim already stored what an unchanged answer would', async () => {
     const { task } = await track(store, lkeTask('150', 'RUNNING'));
     await run(lke()); // pending → running: a change, written as such
