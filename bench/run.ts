@@ -49,10 +49,11 @@ const SECRET_ID = 'AKIDbench';
 const SECRET_KEY = 'bench-secret-key';
 
 const LKE_SEED = { taskId: '8', taskType: 'ModifyAttributeLabel', botBizId: '1767024172536168448' };
+const SMH_SEED = { libraryId: DEMO_LIBRARY_ID, spaceId: '-', taskIds: ['1', '2', '3', '4', '5', '6', '7'] };
 /** Per function: a direct-invoke payload that exercises its normal path (the table is a dynalite). */
 const INVOKES: Record<string, unknown> = {
   lkeStatus: LKE_SEED,
-  smhStatus: { libraryId: 'smhdemo', spaceId: '-', taskIds: ['1', '2', '3', '4', '5', '6', '7'] },
+  smhStatus: SMH_SEED,
   trackLke: LKE_SEED,
   trackSmh: { libraryId: 'smhdemo', spaceId: '-', taskIds: ['1'] },
   getTask: { id: trackingId(lkeIdentity(LKE_SEED)) },
@@ -249,67 +250,34 @@ async function main() {
     );
     if (unbenched.length > 0) throw new Error(`functions without a bench payload: ${unbenched.join(', ')}`);
 
-    report();
-    report('## On-demand overhead: warm lkeStatus through the whole middy stack (direct invoke, in process)');
-    report();
-    report(
-      'The same client called bare and through the handler, alternating, against the sandbox over loopback; ' +
-        'the shared quota is left out (its cost is a table write, measured by `npm run bench:quota`). ' +
-        'Goal: p99 of the added time ≤ 2 ms.',
-    );
-    report();
     Object.assign(process.env, coldEnv);
     const { lkeStatus } = await import('../functions/lke/status');
-    const client = new LkeClient({
+    const { smhStatus } = await import('../functions/smh/status');
+    const lke = new LkeClient({
       config: lkeConfig({ LKE_ENDPOINT: sandbox.url, LKE_RATE_LIMIT_PER_SECOND: '1000' }),
       credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
     });
-    const handler = lkeStatus({ lke: () => client, log: silentLog });
-    const payload = INVOKES.lkeStatus;
-    const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as never;
-    const bare = () => client.getTaskStatus(LKE_SEED);
-    const through = () => handler(payload, context);
-    for (let i = 0; i < 200; i++) await (i % 2 ? bare() : through()); // warm-up
-    global.gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
-    // The stack alone: the same handler over a client that answers at once with the answer it just got.
-    const answer = await bare();
-    const instant = lkeStatus({
-      lke: () => ({ getTaskStatus: async () => answer }) as never,
-      log: silentLog,
+    const smhEnv = { SMH_BASE_URL: sandbox.url, SMH_LIBRARY_SECRETS: env.SMH_LIBRARY_SECRETS };
+    const smh = new SmhClient({
+      config: smhConfig(smhEnv),
+      secrets: librarySecretProvider(smhEnv, () => {
+        throw new Error('no SSM in the bench');
+      }),
     });
-    const stack = () => instant(payload, context);
-    const bareMs: number[] = [];
-    const handlerMs: number[] = [];
-    const stackMs: number[] = [];
-    for (let i = 0; i < WARM_CALLS; i++) {
-      for (const [call, into] of [
-        [bare, bareMs],
-        [through, handlerMs],
-        [stack, stackMs],
-      ] as const) {
-        const t = performance.now();
-        await call();
-        into.push(performance.now() - t);
-      }
-    }
-    for (const xs of [bareMs, handlerMs, stackMs]) xs.sort((x, y) => x - y);
-    const row = (name: string, xs: number[], note = '') =>
-      report(`| ${name} | ${pct(xs, 0.5).toFixed(2)} ms | ${pct(xs, 0.99).toFixed(2)} ms${note} |`);
-    report(`| | p50 | p99 |`);
-    report(`| --- | --- | --- |`);
-    row('bare client call (sandbox over loopback)', bareMs);
-    row('through lkeStatus', handlerMs);
-    row(
-      'added by the handler (same handler, instant client)',
-      stackMs,
-      ` (${goal(pct(stackMs, 0.99) <= 2)})`,
-    );
-    report();
-    global.gc?.();
-    report(
-      `Heap growth over ${3 * WARM_CALLS} warm calls: ${kb(process.memoryUsage().heapUsed - heapBefore)}.`,
-    );
+    await benchOverhead('lkeStatus', {
+      bare: () => lke.getTaskStatus(LKE_SEED),
+      handler: (client) => lkeStatus({ lke: () => client as LkeClient, log: silentLog }),
+      real: lke,
+      instant: (answer) => ({ getTaskStatus: async () => answer }),
+      payload: INVOKES.lkeStatus,
+    });
+    await benchOverhead('smhStatus', {
+      bare: () => smh.queryTasks(SMH_SEED),
+      handler: (client) => smhStatus({ smh: () => client as SmhClient, log: silentLog }),
+      real: smh,
+      instant: (answer) => ({ queryTasks: async () => answer }),
+      payload: INVOKES.smhStatus,
+    });
 
     await benchPollers(sandbox, dir);
     await benchCost(sandbox, dir);
@@ -453,6 +421,69 @@ function meteredTable(endpoint: string) {
       return taken;
     },
   };
+}
+
+/**
+ * On-demand overhead of one status function: the same client called bare and through the handler, alternating,
+ * and the handler over a client that answers at once (the stack alone); p50/p99 and heap growth.
+ */
+async function benchOverhead(
+  name: string,
+  fn: {
+    bare: () => Promise<unknown>;
+    handler: (client: unknown) => (event: unknown, context: never) => Promise<unknown>;
+    real: unknown;
+    instant: (answer: unknown) => unknown;
+    payload: unknown;
+  },
+) {
+  report();
+  report(`## On-demand overhead: warm ${name} through the whole middy stack (direct invoke, in process)`);
+  report();
+  report(
+    'The same client called bare and through the handler, alternating, against the sandbox over loopback' +
+      (name === 'lkeStatus'
+        ? '; the shared quota is left out (its cost is a table write, measured by `npm run bench:quota`)'
+        : '') +
+      '. Goal: p99 of the added time ≤ 2 ms.',
+  );
+  report();
+  const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 10_000 } as never;
+  const handler = fn.handler(fn.real);
+  const through = () => handler(fn.payload, context);
+  for (let i = 0; i < 200; i++) await (i % 2 ? fn.bare() : through()); // warm-up
+  global.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  // The stack alone: the same handler over a client that answers at once with the answer it just got.
+  const instant = fn.handler(fn.instant(await fn.bare()));
+  const stack = () => instant(fn.payload, context);
+  const bareMs: number[] = [];
+  const handlerMs: number[] = [];
+  const stackMs: number[] = [];
+  for (let i = 0; i < WARM_CALLS; i++) {
+    for (const [call, into] of [
+      [fn.bare, bareMs],
+      [through, handlerMs],
+      [stack, stackMs],
+    ] as const) {
+      const t = performance.now();
+      await call();
+      into.push(performance.now() - t);
+    }
+  }
+  for (const xs of [bareMs, handlerMs, stackMs]) xs.sort((x, y) => x - y);
+  const row = (label: string, xs: number[], note = '') =>
+    report(`| ${label} | ${pct(xs, 0.5).toFixed(2)} ms | ${pct(xs, 0.99).toFixed(2)} ms${note} |`);
+  report(`| | p50 | p99 |`);
+  report(`| --- | --- | --- |`);
+  row('bare client call (sandbox over loopback)', bareMs);
+  row(`through ${name}`, handlerMs);
+  row('added by the handler (same handler, instant client)', stackMs, ` (${goal(pct(stackMs, 0.99) <= 2)})`);
+  report();
+  global.gc?.();
+  report(
+    `Heap growth over ${3 * WARM_CALLS} warm calls: ${kb(process.memoryUsage().heapUsed - heapBefore)}.`,
+  );
 }
 
 /** Cost of a check: 100 LKE tasks through poll() three times (a change, unchanged, finished and handed over). */

@@ -67,6 +67,9 @@ export const RETENTION_MS = 30 * 24 * 3600 * 1000;
 export const TOKEN_PERIOD = { min: 300, max: 315_360_000, fallback: 86_400 };
 const TASK_PATH = /^\/api\/v1\/task\/([^/]+)(?:\/([^/]+))?\/([^/]+)$/;
 
+/** Task requests the sandbox remembers for tests (`taskRequestLog`). */
+export const TASK_REQUEST_LOG_SIZE = 1_000;
+
 export class SmhSandbox {
   private readonly libraries = new Map<string, SmhSandboxLibrary>();
   private readonly tasks = new Map<string, SmhSandboxTask>();
@@ -76,7 +79,10 @@ export class SmhSandbox {
   requestCount = 0;
   tokenRequests = 0;
   taskRequests = 0;
-  /** Paths and query strings of task requests, tokens masked, so tests can check batching and encoding. */
+  /**
+   * Paths and query strings of task requests, tokens masked, so tests can check batching and encoding: the last
+   * TASK_REQUEST_LOG_SIZE only, so a sandbox left running under `npm start` does not grow without end.
+   */
   readonly taskRequestLog: { path: string; ids: string[]; userId: string | null }[] = [];
   readonly now: () => number;
 
@@ -202,6 +208,7 @@ export class SmhSandbox {
       ids: idText?.split(',') ?? [],
       userId,
     });
+    if (this.taskRequestLog.length > TASK_REQUEST_LOG_SIZE) this.taskRequestLog.shift();
 
     const accessToken = query.get('access_token');
     if (!accessToken) return error(400, 'EmptyAccessToken', 'The access token is empty');

@@ -9,7 +9,7 @@ import {
 } from '../../lib/errors';
 import { librarySecretProvider } from '../../lib/smh/secrets';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { RETENTION_MS } from '../../sandbox/smh';
+import { RETENTION_MS, TASK_REQUEST_LOG_SIZE } from '../../sandbox/smh';
 import { captureLog } from '../helpers/log';
 import {
   LIB,
@@ -513,4 +513,17 @@ it('scrubs the secret and the token SMH echoes back in any encoding, from every 
     expect(error.message).not.toContain(form);
     expect(log.text()).not.toContain(form);
   }
+});
+
+describe('the SMH sandbox', () => {
+  it('remembers only the last task requests, so a long npm start does not grow without end', async () => {
+    const client = smhClientFor(sandbox);
+    for (let i = 1; i <= TASK_REQUEST_LOG_SIZE + 20; i++) {
+      await client.queryTasks({ libraryId: LIB, spaceId: '-', taskIds: [String(i)] });
+    }
+    expect(sandbox.smh.taskRequests).toBe(TASK_REQUEST_LOG_SIZE + 20);
+    expect(sandbox.smh.taskRequestLog).toHaveLength(TASK_REQUEST_LOG_SIZE);
+    expect(sandbox.smh.taskRequestLog[0]?.ids).toEqual(['21']);
+    expect(sandbox.smh.taskRequestLog.at(-1)?.ids).toEqual([String(TASK_REQUEST_LOG_SIZE + 20)]);
+  });
 });
