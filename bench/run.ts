@@ -4,7 +4,8 @@
  * 1. Packages the service (`serverless package --stage prod`, offline) and reports each function's zip and
  *    bundle size.
  * 2. Cold start: loads each bundle in a fresh Node process (AWS SDK resolved from node_modules, as the Lambda
- *    runtime provides it) and runs one direct invoke against the sandbox; median of BENCH_COLD_RUNS (7).
+ *    runtime provides it) and runs one direct invoke against the sandbox; median of BENCH_COLD_RUNS (9) rounds,
+ *    each loading every bundle once.
  * 3. Warm path: the lkeStatus handler in this process, BENCH_WARM_CALLS (2000) direct invokes against the
  *    sandbox over loopback (quota raised for the bench), reporting latency percentiles, throughput and heap.
  * 4. Pollers: BENCH_POLL_TASKS (1000) due tasks per provider in an in-memory dynalite, one poll run each
@@ -42,7 +43,7 @@ import { startDynamo } from '../test/helpers/dynamo';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..');
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 const WARM_CALLS = Number(process.env.BENCH_WARM_CALLS ?? 2000);
 const POLL_TASKS = Number(process.env.BENCH_POLL_TASKS ?? 1000);
 const SECRET_ID = 'AKIDbench';
@@ -97,35 +98,58 @@ interface ColdSample {
   wallMs: number;
 }
 
-/** Runs the probe `COLD_RUNS` times in fresh processes; medians. */
-async function coldStart(bundle: string, payload: unknown, env: Record<string, string>, loadOnly = false) {
-  const samples: ColdSample[] = [];
-  for (let i = 0; i < COLD_RUNS; i++) {
-    const started = performance.now();
-    const { stdout } = await run(process.execPath, ['-e', COLD_PROBE], {
-      env: {
-        ...process.env,
-        ...env,
-        BUNDLE: bundle,
-        PAYLOAD: JSON.stringify(payload ?? {}),
-        NODE_PATH: join(ROOT, 'node_modules'),
-        NODE_NO_WARNINGS: '1',
-        ...(loadOnly ? { LOAD_ONLY: '1' } : {}),
-      },
-    });
-    // The function's own output (EMF metrics) comes first; the probe's line is the last.
-    const line = stdout.slice(stdout.lastIndexOf('\nBENCH ') + 7);
-    const sample = JSON.parse(line) as ColdSample & { error?: string };
-    if (sample.error) throw new Error(`cold invoke of ${bundle} failed: ${sample.error}`);
-    samples.push({ ...sample, wallMs: performance.now() - started });
+interface ColdTarget {
+  bundle: string;
+  payload: unknown;
+  loadOnly?: boolean;
+}
+
+/** Loads (and unless `loadOnly` invokes) a bundle once, in a fresh process. */
+async function coldSample(target: ColdTarget, env: Record<string, string>): Promise<ColdSample> {
+  const started = performance.now();
+  const { stdout } = await run(process.execPath, ['-e', COLD_PROBE], {
+    env: {
+      ...process.env,
+      ...env,
+      BUNDLE: target.bundle,
+      PAYLOAD: JSON.stringify(target.payload ?? {}),
+      NODE_PATH: join(ROOT, 'node_modules'),
+      NODE_NO_WARNINGS: '1',
+      ...(target.loadOnly ? { LOAD_ONLY: '1' } : {}),
+    },
+  });
+  // The function's own output (EMF metrics) comes first; the probe's line is the last.
+  const line = stdout.slice(stdout.lastIndexOf('\nBENCH ') + 7);
+  const sample = JSON.parse(line) as ColdSample & { error?: string };
+  if (sample.error) throw new Error(`cold invoke of ${target.bundle} failed: ${sample.error}`);
+  return { ...sample, wallMs: performance.now() - started };
+}
+
+/**
+ * `COLD_RUNS` rounds, each loading every target once in turn, so that a slower or faster spell of the machine
+ * weighs on all of them alike (the ratios compare figures taken side by side); medians per target.
+ */
+async function coldStarts(targets: Record<string, ColdTarget>, env: Record<string, string>) {
+  const samples: Record<string, ColdSample[]> = {};
+  for (let round = 0; round < COLD_RUNS; round++) {
+    for (const [name, target] of Object.entries(targets)) {
+      (samples[name] ??= []).push(await coldSample(target, env));
+    }
   }
-  const of = (pick: (s: ColdSample) => number | undefined) => median(samples.map((s) => pick(s) ?? 0));
-  return {
-    loadMs: of((s) => s.loadMs),
-    firstInvokeMs: of((s) => s.firstInvokeMs),
-    rssMiB: of((s) => s.rssMiB),
-    wallMs: of((s) => s.wallMs),
-  };
+  return Object.fromEntries(
+    Object.entries(samples).map(([name, xs]) => {
+      const of = (pick: (s: ColdSample) => number | undefined) => median(xs.map((s) => pick(s) ?? 0));
+      return [
+        name,
+        {
+          loadMs: of((s) => s.loadMs),
+          firstInvokeMs: of((s) => s.firstInvokeMs),
+          rssMiB: of((s) => s.rssMiB),
+          wallMs: of((s) => s.wallMs),
+        },
+      ];
+    }),
+  );
 }
 
 /** The naive build, bundled like serverless-esbuild bundles ours (minified, node22, @aws-sdk external). */
@@ -220,16 +244,12 @@ async function main() {
     };
     const emptyFile = join(dir, 'empty.js');
     await writeFile(emptyFile, '');
-    const empty = await coldStart(emptyFile, {}, coldEnv, true);
-    const naive = await coldStart(await naiveBundle(dir), {}, coldEnv);
-    report(`empty Node process, spawn to exit: ${empty.wallMs.toFixed(0)} ms`);
-    report();
-    report('| function | zip | bundle | load | vs naive | first invoke | RSS | goals |');
-    report('| --- | --- | --- | --- | --- | --- | --- | --- |');
-    report(
-      `| naive build | | ${kb((await stat(join(dir, 'naive.js'))).size)} | ${naive.loadMs.toFixed(1)} ms | 1× | ` +
-        `${naive.firstInvokeMs.toFixed(1)} ms | ${naive.rssMiB.toFixed(0)} MiB | |`,
-    );
+    const naiveFile = await naiveBundle(dir);
+    const targets: Record<string, ColdTarget> = {
+      '(empty)': { bundle: emptyFile, payload: {}, loadOnly: true },
+      '(naive)': { bundle: naiveFile, payload: {} },
+    };
+    const sizes: Record<string, { zip: number; bundle: number }> = {};
     for (const name of Object.keys(INVOKES)) {
       const zipFile = join(dir, `${name}.zip`);
       const zip = await JSZip.loadAsync(await readFile(zipFile));
@@ -237,12 +257,27 @@ async function main() {
       const bundlePath = join(dir, `${name}.js`);
       const code = await zip.file(entry)!.async('nodebuffer');
       await writeFile(bundlePath, code);
-      const cold = await coldStart(bundlePath, INVOKES[name], coldEnv);
-      const ratio = cold.loadMs / naive.loadMs;
+      sizes[name] = { zip: (await stat(zipFile)).size, bundle: code.length };
+      targets[name] = { bundle: bundlePath, payload: INVOKES[name] };
+    }
+    const cold = await coldStarts(targets, coldEnv);
+    const empty = cold['(empty)']!;
+    const naive = cold['(naive)']!;
+    report(`empty Node process, spawn to exit: ${empty.wallMs.toFixed(0)} ms`);
+    report();
+    report('| function | zip | bundle | load | vs naive | first invoke | RSS | goals |');
+    report('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    report(
+      `| naive build | | ${kb((await stat(naiveFile)).size)} | ${naive.loadMs.toFixed(1)} ms | 1× | ` +
+        `${naive.firstInvokeMs.toFixed(1)} ms | ${naive.rssMiB.toFixed(0)} MiB | |`,
+    );
+    for (const name of Object.keys(INVOKES)) {
+      const fn = cold[name]!;
+      const ratio = fn.loadMs / naive.loadMs;
       report(
-        `| ${name} | ${kb((await stat(zipFile)).size)} | ${kb(code.length)} | ${cold.loadMs.toFixed(1)} ms | ` +
-          `${ratio.toFixed(2)}× | ${cold.firstInvokeMs.toFixed(1)} ms | ${cold.rssMiB.toFixed(0)} MiB | ` +
-          `${goal(ratio <= GOAL_RATIO)} / ${goal(cold.loadMs <= GOAL_ADDED_MS)} |`,
+        `| ${name} | ${kb(sizes[name]!.zip)} | ${kb(sizes[name]!.bundle)} | ${fn.loadMs.toFixed(1)} ms | ` +
+          `${ratio.toFixed(2)}× | ${fn.firstInvokeMs.toFixed(1)} ms | ${fn.rssMiB.toFixed(0)} MiB | ` +
+          `${goal(ratio <= GOAL_RATIO)} / ${goal(fn.loadMs <= GOAL_ADDED_MS)} |`,
       );
     }
     const unbenched = (await readdir(dir)).filter(
