@@ -292,13 +292,7 @@ async function main() {
       config: lkeConfig({ LKE_ENDPOINT: sandbox.url, LKE_RATE_LIMIT_PER_SECOND: '1000' }),
       credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
     });
-    const smhEnv = { SMH_BASE_URL: sandbox.url, SMH_LIBRARY_SECRETS: env.SMH_LIBRARY_SECRETS };
-    const smh = new SmhClient({
-      config: smhConfig(smhEnv),
-      secrets: librarySecretProvider(smhEnv, () => {
-        throw new Error('no SSM in the bench');
-      }),
-    });
+    const smh = smhClientOf({ SMH_BASE_URL: sandbox.url, SMH_LIBRARY_SECRETS: env.SMH_LIBRARY_SECRETS });
     await benchOverhead('lkeStatus', {
       bare: () => lke.getTaskStatus(LKE_SEED),
       handler: (client) => lkeStatus({ lke: () => client as LkeClient, log: silentLog }),
@@ -368,17 +362,7 @@ async function benchPollers(sandbox: Sandbox, dir: string) {
     config: lkeConfig({ ...env, LKE_ENDPOINT: sandbox.url, LKE_RATE_LIMIT_PER_SECOND: '1000' }),
     credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
   });
-  const smhEnv = {
-    ...env,
-    SMH_BASE_URL: sandbox.url,
-    SMH_LIBRARY_SECRETS: JSON.stringify(Object.fromEntries(libraries.map((l) => [l, `secret-${l}`]))),
-  };
-  const smh = new SmhClient({
-    config: smhConfig(smhEnv),
-    secrets: librarySecretProvider(smhEnv, () => {
-      throw new Error('no SSM in the bench');
-    }),
-  });
+  const smh = smhClientOf({ ...env, ...librariesOn(sandbox.url, libraries) });
   for (const [name, checker] of [
     ['lkePoll', lkeChecker(() => lke)],
     ['smhPoll', smhChecker(() => smh)],
@@ -399,6 +383,24 @@ async function benchPollers(sandbox: Sandbox, dir: string) {
 // EventBridge per event, Step Functions standard per state transition.
 const PRICE = { wru: 0.625e-6, rru: 0.125e-6, gbSecond: 0.0000133334, event: 1e-6, transition: 0.025e-3 };
 const GOAL_COST_PER_MILLION = 1.5;
+
+/** An SMH client on the bench's settings (secrets from the environment: the bench has no SSM). */
+function smhClientOf(env: Record<string, string | undefined>): SmhClient {
+  return new SmhClient({
+    config: smhConfig(env),
+    secrets: librarySecretProvider(env, () => {
+      throw new Error('no SSM in the bench');
+    }),
+  });
+}
+
+/** Settings for bench libraries on a stand-in, each with the secret `secret-<id>`. */
+function librariesOn(baseUrl: string, libraries: string[]) {
+  return {
+    SMH_BASE_URL: baseUrl,
+    SMH_LIBRARY_SECRETS: JSON.stringify(Object.fromEntries(libraries.map((l) => [l, `secret-${l}`]))),
+  };
+}
 
 /**
  * Write and read units of every call to the table: the base table's as dynalite reports them
@@ -522,9 +524,8 @@ async function benchOverhead(
   );
 }
 
-/** Cost of a check: 100 LKE tasks through poll() three times (a change, unchanged, finished and handed over). */
-async function benchCost(sandbox: Sandbox, dir: string) {
-  const TASKS = 100;
+/** A fresh dynalite, metered, with a store whose clock `later(ms)` moves forward (tasks come due without waiting). */
+async function meteredStore() {
   const table = await startDynamo('bench');
   const units = meteredTable(table.endpoint);
   let offset = 0;
@@ -533,6 +534,13 @@ async function benchCost(sandbox: Sandbox, dir: string) {
     config: trackingConfig({ TABLE_NAME: 'bench', POLL_FIRST_DELAY_SECONDS: '0' }),
     now: () => Date.now() + offset,
   });
+  return { table, units, store, later: (ms: number) => void (offset += ms) };
+}
+
+/** Cost of a check: 100 LKE tasks through poll() three times (a change, unchanged, finished and handed over). */
+async function benchCost(sandbox: Sandbox, dir: string) {
+  const TASKS = 100;
+  const { table, units, store, later } = await meteredStore();
   const lke = new LkeClient({
     config: lkeConfig({ LKE_ENDPOINT: sandbox.url, LKE_RATE_LIMIT_PER_SECOND: '1000' }),
     credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
@@ -581,7 +589,7 @@ async function benchCost(sandbox: Sandbox, dir: string) {
       `| ${name} | ${per(u.write).toFixed(1)} | ${per(u.indexWrite).toFixed(1)} | ${per(u.read).toFixed(2)} | ` +
         `${per(summary.notified).toFixed(1)} | $${dollars.toFixed(2)} |`,
     );
-    offset += 3_600_000; // an hour later: every unfinished task is due again
+    later(3_600_000); // an hour later: every unfinished task is due again
   }
   // Lambda time: an LKE run is paced by the quota (18.6 checks/s at 20/s), at 256 MB.
   const lambdaPerCheck = (0.25 * PRICE.gbSecond) / 18.6;
@@ -606,26 +614,10 @@ const GOAL_REQUESTS_PER_TASK = 0.01;
  */
 async function benchScale() {
   const tencent = await startSandbox({});
-  const table = await startDynamo('bench');
-  const metered = meteredTable(table.endpoint);
-  let offset = 0;
-  const store = new TaskStore({
-    client: metered.client,
-    config: trackingConfig({ TABLE_NAME: 'bench', POLL_FIRST_DELAY_SECONDS: '0' }),
-    now: () => Date.now() + offset,
-  });
+  const { table, units: metered, store, later } = await meteredStore();
   const libraries = Array.from({ length: 10 }, (_, n) => `scalelib${n}`);
   for (const libraryId of libraries) tencent.smh.setLibrary({ libraryId, secret: `secret-${libraryId}` });
-  const smhEnv = {
-    SMH_BASE_URL: tencent.url,
-    SMH_LIBRARY_SECRETS: JSON.stringify(Object.fromEntries(libraries.map((l) => [l, `secret-${l}`]))),
-  };
-  const smh = new SmhClient({
-    config: smhConfig(smhEnv),
-    secrets: librarySecretProvider(smhEnv, () => {
-      throw new Error('no SSM in the bench');
-    }),
-  });
+  const smh = smhClientOf(librariesOn(tencent.url, libraries));
   let seeded = 0;
   const seed = async (count: number) => {
     const items: Record<string, unknown>[] = [];
@@ -674,7 +666,7 @@ async function benchScale() {
   try {
     await seed(1000);
     await runOnce(1000);
-    offset += 3_600_000; // an hour later: the first thousand are due again
+    later(3_600_000); // an hour later: the first thousand are due again
     await seed(SCALE_TASKS - 1000);
     const big = await runOnce(SCALE_TASKS);
     await seed(1000); // due now, beside SCALE_TASKS rescheduled ones
