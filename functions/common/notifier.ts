@@ -1,3 +1,4 @@
+import { sdkHandoverApi } from '../../lib/handover/aws-api';
 import { AwsNotifier, FileNotifier, type Notifier } from '../../lib/handover/notifier';
 import { once } from './clients';
 import { logger } from './logger';
@@ -13,13 +14,15 @@ export const notifier = once((): Notifier => {
   const eventBridgeEndpoint = process.env.EVENTBRIDGE_ENDPOINT?.trim();
   const sfnEndpoint = process.env.STEPFUNCTIONS_ENDPOINT?.trim();
   return new AwsNotifier({
-    eventBridge: once(async () => {
-      const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
-      return new EventBridgeClient(eventBridgeEndpoint ? { endpoint: eventBridgeEndpoint } : {});
-    }),
-    sfn: once(async () => {
-      const { SFNClient } = await import('@aws-sdk/client-sfn');
-      return new SFNClient(sfnEndpoint ? { endpoint: sfnEndpoint } : {});
+    api: sdkHandoverApi({
+      eventBridge: once(async () => {
+        const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+        return new EventBridgeClient(eventBridgeEndpoint ? { endpoint: eventBridgeEndpoint } : {});
+      }),
+      sfn: once(async () => {
+        const { SFNClient } = await import('@aws-sdk/client-sfn');
+        return new SFNClient(sfnEndpoint ? { endpoint: sfnEndpoint } : {});
+      }),
     }),
     busName: process.env.EVENT_BUS_NAME?.trim() || 'default',
     log: logger,

@@ -3,6 +3,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { sleep, withRetry } from '../retry';
+import { deadlineSignal } from '../upstream';
 import { environmentCredentials, signRequest, type AwsCredentials } from './sigv4';
 
 /**
@@ -27,6 +28,8 @@ export interface DynamoDbOptions {
   maxAttempts?: number;
   connectTimeoutMs?: number;
   attemptTimeoutMs?: number;
+  /** How requests travel (Node's https by default). */
+  transport?: TableTransport;
 }
 
 /** An error DynamoDB answered, under its own name, or a fault on the way (`NetworkError`, `TimeoutError`). */
@@ -62,6 +65,7 @@ export class DynamoDb {
   private readonly region: string;
   private readonly limits: typeof TABLE_CLIENT_DEFAULTS;
   private readonly agent: HttpAgent;
+  private readonly transport: TableTransport;
 
   constructor(private readonly options: DynamoDbOptions = {}) {
     this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
@@ -73,6 +77,7 @@ export class DynamoDb {
     };
     const agentOptions = { keepAlive: true, maxSockets: 50 };
     this.agent = this.url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    this.transport = options.transport ?? httpTransport(this.agent, this.limits.connectTimeoutMs);
   }
 
   /** One operation, with retries; `input` and the answer in plain values (as the DocumentClient has them). */
@@ -122,7 +127,10 @@ export class DynamoDb {
     return credentials;
   }
 
-  private attempt(operation: TableOperation, body: string, signal?: AbortSignal) {
+  private async attempt(operation: TableOperation, body: string, signal?: AbortSignal) {
+    if (signal?.aborted) {
+      throw new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false);
+    }
     const headers = signRequest(
       {
         method: 'POST',
@@ -136,105 +144,122 @@ export class DynamoDb {
       this.credentials(),
       { region: this.region, service: 'dynamodb' },
     );
-    const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
+    // One attempt: an answer within attemptTimeoutMs, cut short by the caller's signal.
+    const limit = deadlineSignal(this.limits.attemptTimeoutMs, signal);
+    let answer: TransportAnswer;
+    try {
+      answer = await this.transport({ url: this.url, operation, headers, body, signal: limit.signal });
+    } catch (error) {
+      if (signal?.aborted)
+        throw new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false);
+      if (limit.signal.aborted)
+        throw new DynamoDbError(
+          'TimeoutError',
+          `DynamoDB gave no answer within ${this.limits.attemptTimeoutMs} ms`,
+          undefined,
+          true,
+        );
+      if (error instanceof DynamoDbError) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new DynamoDbError('NetworkError', `DynamoDB could not be reached (${code})`, undefined, true, {
+        cause: error,
+      });
+    } finally {
+      limit.clear();
+    }
+    return readAnswer(answer);
+  }
+}
+
+/** One request as a transport sends it: signed headers, the JSON body, a signal that ends the attempt. */
+export interface TransportRequest {
+  url: URL;
+  operation: TableOperation;
+  headers: Record<string, string>;
+  body: string;
+  signal: AbortSignal;
+}
+
+/** The HTTP status and body of DynamoDB's answer. */
+export interface TransportAnswer {
+  status: number;
+  body: string;
+}
+
+/**
+ * Carries one request to DynamoDB and brings its answer back; rejects on a network fault or when the signal
+ * aborts. The default is Node's https over a keep-alive agent; the simulation (test/sim) passes its own.
+ */
+export type TableTransport = (request: TransportRequest) => Promise<TransportAnswer>;
+
+/** Node's http(s), with a connection within `connectTimeoutMs`. */
+export function httpTransport(agent: HttpAgent, connectTimeoutMs: number): TableTransport {
+  return ({ url, headers, body, signal }) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<TransportAnswer>((resolve, reject) => {
       let settled = false;
-      const done = () => {
+      const finish = (error?: Error, answer?: TransportAnswer) => {
+        if (settled) return;
         settled = true;
         clearTimeout(connectTimer);
-        clearTimeout(answerTimer);
-        signal?.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
+        if (error) {
+          req.destroy();
+          reject(error);
+        } else resolve(answer as TransportAnswer);
       };
-      const fail = (error: DynamoDbError) => {
-        if (settled) return;
-        done();
-        req.destroy();
-        reject(error);
-      };
-      if (signal?.aborted) {
-        return reject(
-          new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false),
-        );
-      }
-      const req = send(this.url, {
+      const req = send(url, {
         method: 'POST',
-        agent: this.agent,
+        agent,
         headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       });
       // First of all: a request destroyed for any reason below emits 'error', which must never go unheard.
-      req.on('error', (error: NodeJS.ErrnoException) =>
-        fail(
-          new DynamoDbError(
-            'NetworkError',
-            `DynamoDB could not be reached (${error.code ?? error.message})`,
-            undefined,
-            true,
-            {
-              cause: error,
-            },
-          ),
-        ),
-      );
-
-      const timeout = (what: string, ms: number) => () =>
-        fail(new DynamoDbError('TimeoutError', `DynamoDB ${what} within ${ms} ms`, undefined, true));
+      req.on('error', (error) => finish(error));
       const connectTimer = setTimeout(
-        timeout('accepted no connection', this.limits.connectTimeoutMs),
-        this.limits.connectTimeoutMs,
-      );
-      const answerTimer = setTimeout(
-        timeout('gave no answer', this.limits.attemptTimeoutMs),
-        this.limits.attemptTimeoutMs,
+        () =>
+          finish(
+            new DynamoDbError(
+              'TimeoutError',
+              `DynamoDB accepted no connection within ${connectTimeoutMs} ms`,
+              undefined,
+              true,
+            ),
+          ),
+        connectTimeoutMs,
       );
       req.on('socket', (socket) => {
         if (!socket.connecting) clearTimeout(connectTimer);
         else socket.once('connect', () => clearTimeout(connectTimer));
       });
-      const onAbort = () =>
-        fail(new DynamoDbError('AbortError', 'The call to DynamoDB was cut short', undefined, false));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const onAbort = () => finish(new Error('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', (error) =>
-          fail(
-            new DynamoDbError(
-              'NetworkError',
-              `DynamoDB's answer broke off (${error.message})`,
-              res.statusCode,
-              true,
-            ),
-          ),
+        res.on('error', (error) => finish(error));
+        res.on('aborted', () => finish(new Error('the answer broke off')));
+        res.on('end', () =>
+          finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
         );
-        res.on('end', () => {
-          if (settled) return;
-          done();
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: Record<string, unknown> = {};
-          try {
-            parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-          } catch {
-            const status = res.statusCode ?? 0;
-            return reject(
-              new DynamoDbError(
-                'NetworkError',
-                `DynamoDB answered ${status} with an unreadable body`,
-                status,
-                true,
-              ),
-            );
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) return resolve(parsed);
-          const type = String(parsed.__type ?? `Http${status}`);
-          const name = type.slice(type.lastIndexOf('#') + 1);
-          const message = String(parsed.message ?? parsed.Message ?? `DynamoDB answered ${status}`);
-          reject(new DynamoDbError(name, message, status, status >= 500 || THROTTLING.has(name)));
-        });
       });
       req.end(body);
     });
+  };
+}
+
+/** DynamoDB's answer: the parsed body, or the error it names (retryable when throttled or 5xx). */
+function readAnswer({ status, body }: TransportAnswer): Record<string, unknown> {
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = body ? (JSON.parse(body) as Record<string, unknown>) : {};
+  } catch {
+    throw new DynamoDbError('NetworkError', `DynamoDB answered ${status} with an unreadable body`, status, true);
   }
+  if (status >= 200 && status < 300) return parsed;
+  const type = String(parsed.__type ?? `Http${status}`);
+  const name = type.slice(type.lastIndexOf('#') + 1);
+  const message = String(parsed.message ?? parsed.Message ?? `DynamoDB answered ${status}`);
+  throw new DynamoDbError(name, message, status, status >= 500 || THROTTLING.has(name));
 }
 
 function unmarshallOutput(raw: Record<string, unknown>): Record<string, unknown> {

@@ -1,5 +1,4 @@
-import type { EventBridgeClient, PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import type { SFNClient } from '@aws-sdk/client-sfn';
+import type { PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -87,13 +86,19 @@ function isPermanent(error: AwsError): boolean {
   );
 }
 
-/**
- * The clients, made on first use: the AWS SDK's EventBridge and Step Functions modules take ~100 ms to load, and
- * most poll runs hand nothing over (`npm run bench`, cold start of the pollers).
- */
+/** The AWS calls a hand-over makes (lib/handover/aws-api.ts makes them with the SDK); errors are the SDK's. */
+export interface HandoverApi {
+  /** PutEvents; answers the result entries, in the order of the request's. */
+  putEvents(
+    entries: PutEventsRequestEntry[],
+  ): Promise<{ EventId?: string; ErrorCode?: string; ErrorMessage?: string }[]>;
+  sendTaskSuccess(input: { taskToken: string; output: string }): Promise<unknown>;
+  sendTaskFailure(input: { taskToken: string; error: string; cause: string }): Promise<unknown>;
+  sendTaskHeartbeat(input: { taskToken: string }): Promise<unknown>;
+}
+
 export interface AwsNotifierDeps {
-  eventBridge: () => Promise<EventBridgeClient>;
-  sfn: () => Promise<SFNClient>;
+  api: HandoverApi;
   busName: string;
   log?: Log;
 }
@@ -129,11 +134,9 @@ export class AwsNotifier implements Notifier {
       for (const request of requests) {
         const entries = request.map((id) => toEntry(byId.get(id) as PreparedEvent));
         try {
-          const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
-          const client = await this.deps.eventBridge();
-          const answer = await client.send(new PutEventsCommand({ Entries: entries }));
+          const answer = await this.deps.api.putEvents(entries);
           request.forEach((id, n) => {
-            const result = answer.Entries?.[n];
+            const result = answer[n];
             if (result?.EventId && !result.ErrorCode) results.set(id, { outcome: 'done' });
             else if (result?.ErrorCode && !TRANSIENT_ENTRY_ERRORS.has(result.ErrorCode)) {
               const detail = result.ErrorMessage ? `: ${result.ErrorMessage}` : '';
@@ -165,36 +168,25 @@ export class AwsNotifier implements Notifier {
   }
 
   async callback(taskToken: string, payload: CallbackPayload): Promise<Delivery> {
+    const { api } = this.deps;
     if (payload.kind === 'success') {
       return this.send(
-        (sfn, sdk) => sfn.send(new sdk.SendTaskSuccessCommand({ taskToken, output: payload.output })),
+        () => api.sendTaskSuccess({ taskToken, output: payload.output }),
         taskToken,
         'SendTaskSuccess',
       );
     }
     const { error, cause } = payload;
-    return this.send(
-      (sfn, sdk) => sfn.send(new sdk.SendTaskFailureCommand({ taskToken, error, cause })),
-      taskToken,
-      'SendTaskFailure',
-    );
+    return this.send(() => api.sendTaskFailure({ taskToken, error, cause }), taskToken, 'SendTaskFailure');
   }
 
   async heartbeat(taskToken: string): Promise<Delivery> {
-    return this.send(
-      (sfn, sdk) => sfn.send(new sdk.SendTaskHeartbeatCommand({ taskToken })),
-      taskToken,
-      'SendTaskHeartbeat',
-    );
+    return this.send(() => this.deps.api.sendTaskHeartbeat({ taskToken }), taskToken, 'SendTaskHeartbeat');
   }
 
-  private async send(
-    call: (sfn: SFNClient, sdk: typeof import('@aws-sdk/client-sfn')) => Promise<unknown>,
-    taskToken: string,
-    action: string,
-  ): Promise<Delivery> {
+  private async send(call: () => Promise<unknown>, taskToken: string, action: string): Promise<Delivery> {
     try {
-      await call(await this.deps.sfn(), await import('@aws-sdk/client-sfn'));
+      await call();
       return { outcome: 'done' };
     } catch (caught) {
       const error = caught as AwsError;

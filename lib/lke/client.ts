@@ -41,6 +41,13 @@ export interface LkeClientDeps {
   /** Upstream latency and errors by code, per attempt. */
   metrics?: Metrics;
   now?: () => Date;
+  /** Builds the SDK client for a credential (the official SDK by default; the simulation passes a stand-in). */
+  sdk?: (credential: TencentCredential) => LkeSdk;
+}
+
+/** The one method of the Tencent SDK client we use. */
+export interface LkeSdk {
+  request(action: string, request: object, options: { signal?: AbortSignal }): Promise<unknown>;
 }
 
 /** A call's options, and whose call it is for the shared quota (pollers yield to on-demand callers). */
@@ -63,7 +70,8 @@ export class LkeClient {
   private readonly quota?: Quota;
   private readonly metrics: Metrics;
   private readonly now: () => Date;
-  private sdk?: { key: string; client: SdkLkeClient };
+  private sdk?: { key: string; client: LkeSdk };
+  private readonly makeSdk: (credential: TencentCredential) => LkeSdk;
 
   constructor(deps: LkeClientDeps) {
     this.config = deps.config;
@@ -73,6 +81,7 @@ export class LkeClient {
     this.quota = deps.quota;
     this.metrics = deps.metrics ?? silentMetrics;
     this.now = deps.now ?? (() => new Date());
+    this.makeSdk = deps.sdk ?? ((credential) => this.officialSdk(credential));
   }
 
   /** Gives back the quota slots this container reserved and will not use (a poller between batches). */
@@ -152,7 +161,7 @@ export class LkeClient {
     }
   }
 
-  private async attempt<T>(client: SdkLkeClient, action: string, request: object, signal?: AbortSignal) {
+  private async attempt<T>(client: LkeSdk, action: string, request: object, signal?: AbortSignal) {
     const attempt = deadlineSignal(this.config.timeoutMs, signal);
     let response: unknown;
     try {
@@ -169,28 +178,27 @@ export class LkeClient {
   }
 
   /** The SDK client bound to the current credential; rebuilt when the credential rotates. */
-  private async sdkClient(): Promise<SdkLkeClient> {
+  private async sdkClient(): Promise<LkeSdk> {
     const credential: TencentCredential = await this.credentials();
     const key = `${credential.secretId}\u0000${credential.secretKey}\u0000${credential.token ?? ''}`;
-    if (this.sdk?.key !== key) {
-      const { endpoint } = this.config;
-      this.sdk = {
-        key,
-        client: new SdkLkeClient({
-          credential,
-          region: this.config.region,
-          profile: {
-            httpProfile: {
-              endpoint: endpoint.host,
-              protocol: `${endpoint.protocol}//`,
-              // Our own AbortSignal enforces timeoutMs; the SDK's is only a backstop.
-              reqTimeout: Math.ceil(this.config.timeoutMs / 1000) + 1,
-            },
-          },
-        }),
-      };
-    }
+    if (this.sdk?.key !== key) this.sdk = { key, client: this.makeSdk(credential) };
     return this.sdk.client;
+  }
+
+  private officialSdk(credential: TencentCredential): LkeSdk {
+    const { endpoint } = this.config;
+    return new SdkLkeClient({
+      credential,
+      region: this.config.region,
+      profile: {
+        httpProfile: {
+          endpoint: endpoint.host,
+          protocol: `${endpoint.protocol}//`,
+          // Our own AbortSignal enforces timeoutMs; the SDK's is only a backstop.
+          reqTimeout: Math.ceil(this.config.timeoutMs / 1000) + 1,
+        },
+      },
+    });
   }
 }
 

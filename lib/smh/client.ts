@@ -33,6 +33,8 @@ export interface SmhClientDeps {
   /** Upstream latency and errors by code, per request. */
   metrics?: Metrics;
   now?: () => number;
+  /** How requests travel (Node's fetch by default; the simulation passes a stand-in). */
+  fetch?: typeof fetch;
 }
 
 interface CachedToken {
@@ -84,6 +86,7 @@ export class SmhClient {
   private readonly now: () => number;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly minting = new Map<string, Promise<CachedToken>>();
+  private readonly fetch: typeof fetch;
 
   constructor(deps: SmhClientDeps) {
     this.config = deps.config;
@@ -91,6 +94,7 @@ export class SmhClient {
     this.log = deps.log ?? silentLog;
     this.metrics = deps.metrics ?? silentMetrics;
     this.now = deps.now ?? Date.now;
+    this.fetch = deps.fetch ?? ((input, init) => fetch(input, init));
   }
 
   /** Ids SMH is asked about per request (SMH_MAX_IDS_PER_REQUEST). */
@@ -296,7 +300,7 @@ export class SmhClient {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, { signal: attempt.signal, headers: { accept: 'application/json' } });
+      response = await this.fetch(url, { signal: attempt.signal, headers: { accept: 'application/json' } });
       text = await response.text();
     } catch (error) {
       const details = { provider: 'smh' as const };

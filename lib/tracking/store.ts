@@ -31,6 +31,8 @@ export interface StoreDeps {
   now?: () => number;
   /** The caller's deadline and signal; without one, each call gets DEFAULT_CALL_BUDGET_MS. */
   call?: CallOptions;
+  /** Ids for writes (`writeId`); random by default, a seeded sequence in the simulation. */
+  newId?: () => string;
 }
 
 export type Mutation = (current: TrackedTask, ctx: Context) => TrackedTask | null;
@@ -290,7 +292,7 @@ export class TaskStore {
    * the SDK retried it), so it counts as written; otherwise answers the record as it is now.
    */
   private async put(task: TrackedTask, expectedVersion: number | null): Promise<PutOutcome> {
-    const { item, task: stored } = toItem({ ...task, writeId: randomUUID() }, this.config);
+    const { item, task: stored } = toItem({ ...task, writeId: (this.deps.newId ?? randomUUID)() }, this.config);
     try {
       await this.send('PutItem', {
         TableName: this.config.tableName,

@@ -2,6 +2,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sdkHandoverApi } from '../../lib/handover/aws-api';
 import { AwsNotifier } from '../../lib/handover/notifier';
 import { AWS_LIMITS, putEventsEntrySize } from '../../lib/handover/payloads';
 import type { Log } from '../../lib/log';
@@ -157,8 +158,10 @@ export const acceptAll: AwsResponder = ({ target, body }) =>
 /** The real AwsNotifier, its EventBridge and Step Functions clients pointed at a capture endpoint. */
 export function notifierFor(capture: AwsCapture, log?: Log, busName = 'default'): AwsNotifier {
   return new AwsNotifier({
-    eventBridge: async () => new EventBridgeClient(fakeAwsConfig(capture.endpoint)),
-    sfn: async () => new SFNClient(fakeAwsConfig(capture.endpoint)),
+    api: sdkHandoverApi({
+      eventBridge: async () => new EventBridgeClient(fakeAwsConfig(capture.endpoint)),
+      sfn: async () => new SFNClient(fakeAwsConfig(capture.endpoint)),
+    }),
     busName,
     log,
   });
