@@ -32,6 +32,7 @@ export const METRIC = {
   upstreamLatency: 'UpstreamLatency',
   quotaWaitOnDemand: 'QuotaWaitOnDemand',
   quotaWaitPoll: 'QuotaWaitPoll',
+  quotaFailedOpen: 'QuotaFailedOpen',
   upstreamErrors: 'UpstreamErrors',
   requests: 'Requests',
 } as const;

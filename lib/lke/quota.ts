@@ -1,5 +1,6 @@
 import { DeadlineExceededError, QuotaBusyError, StoreUnavailableError } from '../errors';
 import { silentLog, type Log } from '../log';
+import { METRIC, silentMetrics, type Metrics } from '../metrics';
 import { sleep } from '../retry';
 import type { QuotaStats, Reservation, TaskStore } from '../tracking/store';
 import type { CallOptions } from '../upstream';
@@ -44,6 +45,8 @@ export interface SharedQuotaDeps {
   /** Slack added to each second (network jitter), as in the in-container limiter. */
   marginMs?: number;
   log?: Log;
+  /** `QuotaFailedOpen` each time a call goes on under the container's limit alone (the table unreachable). */
+  metrics?: Metrics;
   name?: string;
 }
 
@@ -210,6 +213,7 @@ export class SharedQuota implements Quota {
           { provider: 'lke', retryAfterSeconds: 1, cause: error },
         );
       }
+      (this.deps.metrics ?? silentMetrics).add(METRIC.quotaFailedOpen, 'Count', 1);
       if (Date.now() - this.warnedAt > 60_000) {
         this.warnedAt = Date.now();
         this.log.warn('the shared LKE quota is unavailable (table); going on under the container limit', {

@@ -54,6 +54,8 @@ export interface EngineOptions {
   /** How long after a write its indexes see it (ms); 0 = at once. */
   indexLagMs?: () => number;
   now?: () => number;
+  /** Told of every write as it applies: the item before and after (undefined: absent). */
+  onWrite?: (id: string, before: Item | undefined, after: Item | undefined) => void;
 }
 
 export class TableEngine {
@@ -67,6 +69,7 @@ export class TableEngine {
   private seq = 0;
   private readonly lag: () => number;
   private readonly now: () => number;
+  private readonly onWrite?: EngineOptions['onWrite'];
 
   constructor(input: CreateTableCommandInput, options: EngineOptions = {}) {
     this.name = input.TableName as string;
@@ -82,12 +85,19 @@ export class TableEngine {
     }));
     for (const index of this.indexes) this.views.set(index.name, new Map());
     this.lag = options.indexLagMs ?? (() => 0);
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
+    this.onWrite = options.onWrite;
   }
 
   /** Every item as stored now (for invariants), keyed by the hash key's string value. */
   snapshot(): Map<string, Item> {
     return new Map([...this.items].map(([id, item]) => [id, structuredClone(item)]));
+  }
+
+  /** One item as stored now (a copy), or undefined. */
+  snapshotOf(id: string): Item | undefined {
+    const item = this.items.get(id);
+    return item && structuredClone(item);
   }
 
   /** Handles one request body; answers the response body, or throws EngineError. */
@@ -116,8 +126,9 @@ export class TableEngine {
   }
 
   private getItem(body: Record<string, unknown>) {
+    // Stored items are never changed in place (an update writes a copy): no need to copy them out.
     const item = this.items.get(this.keyOf(body.Key));
-    return item ? { Item: structuredClone(item) } : {};
+    return item ? { Item: item } : {};
   }
 
   private putItem(body: Record<string, unknown>) {
@@ -126,7 +137,7 @@ export class TableEngine {
     const current = this.items.get(id);
     this.check(body, current);
     this.validate(item);
-    this.store(id, structuredClone(item));
+    this.store(id, item);
     return {};
   }
 
@@ -149,7 +160,7 @@ export class TableEngine {
     this.validate(next);
     this.store(id, next);
     const returns = body.ReturnValues;
-    if (returns === 'ALL_NEW') return { Attributes: structuredClone(next) };
+    if (returns === 'ALL_NEW') return { Attributes: next };
     if (returns === 'UPDATED_NEW') {
       const updated = updatedNames(String(body.UpdateExpression ?? ''), names);
       return { Attributes: Object.fromEntries(updated.filter((n) => n in next).map((n) => [n, next[n]])) };
@@ -183,10 +194,12 @@ export class TableEngine {
   }
 
   private store(id: string, item: Item | undefined) {
+    const before = this.items.get(id);
     if (item) this.items.set(id, item);
     else this.items.delete(id);
     const lag = this.lag();
-    this.pending.push({ at: this.now() + lag, seq: this.seq++, id, item: item && structuredClone(item) });
+    this.pending.push({ at: this.now() + lag, seq: this.seq++, id, item });
+    this.onWrite?.(id, before, item);
   }
 
   /** Applies to the indexes the writes they can see by now, in the order they were made. */
@@ -250,7 +263,7 @@ export class TableEngine {
         break;
       }
       const item = matching[n] as Item;
-      page.push(structuredClone(item));
+      page.push(item);
       bytes += itemBytes(item);
     }
     if (!stopped && page.length > 0 && (page.length >= limit || bytes >= PAGE_LIMIT)) stopped = true;

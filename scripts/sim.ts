@@ -1,0 +1,47 @@
+import { simulate } from '../test/sim/world';
+import type { Family } from '../test/sim/scenario';
+
+/**
+ * `npm run sim -- --seeds N [--from S] [--family F]`: runs N seeds of the simulation (test/sim) and prints each
+ * failing seed with its violations and the trace that led there. `SIM_SEED=S npm run sim` replays one seed step
+ * by step. Exits 1 when any seed broke a rule.
+ */
+async function main() {
+  const args = process.argv.slice(2);
+  const option = (name: string) => {
+    const at = args.indexOf(`--${name}`);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const family = option('family') as Family | undefined;
+  const replay = process.env.SIM_SEED;
+  if (replay !== undefined) {
+    const result = await simulate({ seed: Number(replay), family, print: (line) => console.log(line) });
+    console.log(`\nseed ${result.seed} (${result.family}): ${result.steps} steps, ${JSON.stringify(result.stats)}`);
+    for (const v of result.violations) console.log(v);
+    process.exitCode = result.violations.length > 0 ? 1 : 0;
+    return;
+  }
+  const seeds = Number(option('seeds') ?? 100);
+  const from = Number(option('from') ?? 1);
+  const started = Date.now();
+  let failed = 0;
+  const families: Record<string, number> = {};
+  for (let seed = from; seed < from + seeds; seed++) {
+    const result = await simulate({ seed, family });
+    families[result.family] = (families[result.family] ?? 0) + 1;
+    if (result.violations.length > 0) {
+      failed++;
+      console.log(`\nseed ${seed} (${result.family}) FAILED — replay: SIM_SEED=${seed} npm run sim`);
+      for (const v of result.violations.slice(0, 10)) console.log(`  ${v}`);
+      if (option('quiet') === undefined) console.log(result.tail.slice(-40).join('\n'));
+      if (option('stop') !== undefined) break;
+    }
+    if ((seed - from + 1) % 100 === 0)
+      console.log(`${seed - from + 1} seeds, ${failed} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`\n${seeds} seeds from ${from} in ${seconds} s: ${failed} failed ${JSON.stringify(families)}`);
+  process.exitCode = failed > 0 ? 1 : 0;
+}
+
+void main();
