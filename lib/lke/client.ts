@@ -28,6 +28,7 @@ import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
 import { deadlineSignal, type CallOptions } from '../upstream';
+import { CONNECTION_CUT, cutAwareAgent } from './cut-aware-agent';
 import { ON_DEMAND_WAIT_MS, type Priority, type Quota } from './quota';
 
 export interface LkeClientDeps {
@@ -194,8 +195,12 @@ export class LkeClient {
         httpProfile: {
           endpoint: endpoint.host,
           protocol: `${endpoint.protocol}//`,
-          // Our own AbortSignal enforces timeoutMs; the SDK's is only a backstop.
-          reqTimeout: Math.ceil(this.config.timeoutMs / 1000) + 1,
+          // Our own AbortSignal ends every attempt at timeoutMs. No second timer in node-fetch: it stays pending
+          // after a failed body read (up to its full length), which kept a finished invocation's process alive.
+          reqTimeout: 0,
+          // Notices a connection cut mid-answer at once (lib/lke/cut-aware-agent.ts). With `http_proxy` set the
+          // SDK builds its proxy agent only when given none: there a cut still waits for the attempt's timeout.
+          agent: process.env.http_proxy ? undefined : cutAwareAgent(endpoint.protocol),
         },
       },
     });
@@ -295,7 +300,21 @@ export const LKE_ERROR_TABLE: readonly [code: string, type: UpstreamErrorClass, 
 export function classifyLkeError(error: unknown, timedOut: boolean): Error {
   if (error instanceof TrackerError) return error;
   if (!(error instanceof TencentCloudSDKHttpException)) {
-    // The SDK parses the body outside its own try: a non-JSON or shapeless body surfaces as a raw error.
+    // The SDK reads the body (`res.json()`) outside its own try: whatever fails there surfaces raw. Our timeout
+    // (node-fetch's AbortError) and a cut connection (node-fetch's FetchError of type `system`) are not answers.
+    const fetchError: { name?: unknown; type?: unknown; code?: unknown; message?: unknown } =
+      typeof error === 'object' && error !== null ? error : {};
+    if (timedOut || fetchError.type === 'body-timeout') {
+      return new UpstreamTimeoutError('LKE did not answer in time', { provider: 'lke', cause: error });
+    }
+    if (fetchError.name === 'FetchError' && fetchError.type === 'system') {
+      const cut =
+        fetchError.code === CONNECTION_CUT || fetchError.code === 'ERR_STREAM_PREMATURE_CLOSE'
+          ? 'the connection was cut before the whole answer arrived'
+          : String(fetchError.message);
+      return new UpstreamUnavailableError(`Could not reach LKE: ${cut}`, { provider: 'lke', cause: error });
+    }
+    // A body that is not JSON, or JSON without `Response`.
     return new UpstreamBadResponseError('LKE answered with a body that is not a Cloud API v3 response', {
       provider: 'lke',
       cause: error,
