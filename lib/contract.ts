@@ -164,6 +164,11 @@ export const LIST_TASKS_INPUT = z.object({
 
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TrackedStatus = (typeof TRACKED_STATUSES)[number];
+/**
+ * A result as the upstream sent it (`unknown` inside). Its numbers are plain `number`s, or `ExactNumber`s
+ * (lib/json.ts) where a double would not keep them (integers beyond 2^53, long decimals): write it with
+ * `stringifyJson` (or `JSON.stringify` on Node 22, see ExactNumber's `toJSON`), store it with the table client.
+ */
 export type TaskResult = z.infer<typeof RESULT>;
 export type ResultCut = z.infer<typeof RESULT_CUT>;
 type Tracking = 'trackingId' | 'trackingError';

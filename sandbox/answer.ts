@@ -1,3 +1,5 @@
+import { stringifyJson } from '../lib/json';
+
 /** What a sandbox API answers; the server writes it out (after `delayMs`, when set). */
 export interface SandboxAnswer {
   status: number;
@@ -11,5 +13,6 @@ export function jsonAnswer(
   body: unknown,
   headers: Record<string, string> = {},
 ): SandboxAnswer {
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  // Numbers a double does not keep (ExactNumber) go out with every digit, as Tencent sends them.
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: stringifyJson(body) };
 }

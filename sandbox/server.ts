@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { parseJson as parseJsonText, stringifyJson } from '../lib/json';
 import { jsonAnswer, type SandboxAnswer } from './answer';
 import { LkeSandbox, type LkeFault, type LkeSandboxOptions, type LkeSandboxTask } from './lke';
 import {
@@ -56,7 +57,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const { statePath } = options;
   if (statePath && existsSync(statePath)) {
     try {
-      const state = JSON.parse(readFileSync(statePath, 'utf8')) as { lke?: object; smh?: object };
+      const state = parseJsonText(readFileSync(statePath, 'utf8')) as { lke?: object; smh?: object };
       lke.restore(state.lke ?? {});
       smh.restore(state.smh ?? {});
     } catch (error) {
@@ -68,7 +69,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const save = () => {
     if (!statePath) return;
     mkdirSync(dirname(statePath), { recursive: true });
-    writeFileSync(`${statePath}.tmp`, JSON.stringify({ lke: lke.snapshot(), smh: smh.snapshot() }, null, 1));
+    writeFileSync(`${statePath}.tmp`, stringifyJson({ lke: lke.snapshot(), smh: smh.snapshot() }, 1));
     renameSync(`${statePath}.tmp`, statePath);
   };
   const parts = { lke, smh, save };
@@ -269,9 +270,10 @@ function parseLibrary(input: unknown): SmhSandboxLibrary | undefined {
   };
 }
 
+/** An admin body; numbers a double does not keep (a task's `result`) are kept exactly, as ExactNumber. */
 function parseJson(body: Buffer): unknown {
   try {
-    return JSON.parse(body.toString('utf8'));
+    return parseJsonText(body.toString('utf8'));
   } catch {
     return undefined;
   }

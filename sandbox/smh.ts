@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { toNumber } from '../lib/json';
 import type { TaskResult } from '../lib/task';
 import { jsonAnswer, type SandboxAnswer } from './answer';
 
@@ -12,7 +13,8 @@ import { jsonAnswer, type SandboxAnswer } from './answer';
  * - `GET /api/v1/task/{LibraryId}/{SpaceId}/{TaskIdList}` (space level, `-` for single-tenant) and
  *   `GET /api/v1/task/{LibraryId}/{TaskIdList}` (library level, an admin token on a multi-tenant library), with
  *   `access_token` (and `user_id`): 200 with a JSON array of the ids it knows; `result` as set (an object, or an
- *   array of per-item results for batch operations); tasks finished more than 30 days ago are unknown.
+ *   array of per-item results for batch operations; an ExactNumber in it is written with every digit, and so
+ *   are ids beyond 2^53); tasks finished more than 30 days ago are unknown.
  * - Unknown ids are left out of the answer, or (a library with `unknownTaskIds: "refuse"`) refuse the whole
  *   request with `404 TaskNotFound`: Tencent documents neither, so both are served. A library with
  *   `idField: "id"` names the task id `id`, as some SDK models read it.
@@ -266,7 +268,8 @@ export class SmhSandbox {
     const items = known.flatMap((task, n) => {
       if (!task) return [];
       const item: Record<string, unknown> = {
-        [library.idField ?? 'taskId']: Number(ids[n]),
+        // A number, as SMH sends it; beyond 2^53 an ExactNumber, so its digits go out as they are.
+        [library.idField ?? 'taskId']: toNumber(ids[n] as string),
         status: task.status,
       };
       if (task.result !== undefined && task.result !== null) item.result = task.result;

@@ -11,6 +11,7 @@ import {
   UpstreamError,
   ValidationError,
 } from '../../lib/errors';
+import { stringifyJson } from '../../lib/json';
 import type { Log } from '../../lib/log';
 import { METRIC } from '../../lib/metrics';
 import { redact } from '../../lib/redact';
@@ -210,7 +211,8 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
         return {
           statusCode: operation.httpStatus?.(output) ?? 200,
           headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-          body: JSON.stringify(output),
+          // Every digit of a number a double does not keep (ExactNumber, lib/json.ts), as a JSON number.
+          body: stringifyJson(output),
         };
       } catch (error) {
         throw toHttpError(error as TrackerError);
@@ -233,6 +235,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
       try {
         const output = await execute(() => event, context);
         count(200);
+        // The runtime serializes it: an ExactNumber as its digits on nodejs22.x (its toJSON, lib/json.ts).
         return output;
       } catch (error) {
         count(error instanceof TrackerError ? error.httpStatus : 500);

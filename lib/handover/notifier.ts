@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { backoffMs, PUT_EVENTS_RETRY } from '../backoff';
+import { parseJson, stringifyJson } from '../json';
 import { silentLog, type Log } from '../log';
 import { sleep } from '../retry';
 import type { Delivery } from '../tracking/transitions';
@@ -205,7 +206,8 @@ export class AwsNotifier implements Notifier {
 
 /**
  * The local sink for `npm start`: every notification becomes a log line and a JSON line in a file (tokens
- * appear only as fingerprints), so a user can watch hand-overs without an AWS account.
+ * appear only as fingerprints), so a user can watch hand-overs without an AWS account. Details and outputs are
+ * read back and written with lib/json.ts, so a number a double does not keep keeps every digit in the file.
  */
 export class FileNotifier implements Notifier {
   private readonly log: Log;
@@ -223,7 +225,7 @@ export class FileNotifier implements Notifier {
         kind: 'event',
         source: EVENT_SOURCE,
         detailType: event.detailType,
-        detail: JSON.parse(event.detail),
+        detail: parseJson(event.detail),
       });
       this.log.info('event (local sink)', {
         eventId: event.id,
@@ -238,7 +240,7 @@ export class FileNotifier implements Notifier {
   async callback(taskToken: string, payload: CallbackPayload): Promise<Delivery> {
     const record =
       payload.kind === 'success'
-        ? { outcome: 'success', output: JSON.parse(payload.output), resultOmitted: payload.resultOmitted }
+        ? { outcome: 'success', output: parseJson(payload.output), resultOmitted: payload.resultOmitted }
         : { outcome: 'failure', error: payload.error, cause: payload.cause };
     await this.write({ kind: 'callback', ...record, token: tokenFingerprint(taskToken) });
     this.log.info('callback (local sink)', { outcome: record.outcome, file: this.path });
@@ -252,6 +254,6 @@ export class FileNotifier implements Notifier {
 
   private async write(record: Record<string, unknown>) {
     await mkdir(dirname(this.path), { recursive: true });
-    await appendFile(this.path, `${JSON.stringify({ at: new Date().toISOString(), ...record })}\n`);
+    await appendFile(this.path, `${stringifyJson({ at: new Date().toISOString(), ...record })}\n`);
   }
 }

@@ -1,4 +1,5 @@
 import type { TaskEventDetail } from '../contract';
+import { stringifyJson } from '../json';
 import { utf8Bytes } from '../tracking/item-size';
 import { toPublic, type EventEntry, type TrackedTask } from '../tracking/model';
 
@@ -13,6 +14,9 @@ import { toPublic, type EventEntry, type TrackedTask } from '../tracking/model';
  *
  * A result too large to hand over is left out: the payload has `"result": null, "resultOmitted": true`, and the
  * caller reads the whole record with `getTask`.
+ *
+ * Payloads are written with `stringifyJson` (lib/json.ts): a number a double does not keep (an ExactNumber in
+ * the result) goes out with every digit, as a JSON number, and the sizes checked are those of the text sent.
  */
 export const EVENT_SOURCE = 'tencent-task-tracker';
 export const CHANGED_DETAIL_TYPE = 'Task Status Changed';
@@ -77,10 +81,10 @@ export function prepareEvent(task: TrackedTask, entry: EventEntry): PreparedEven
   };
   const size = (text: string) =>
     putEventsEntrySize({ Source: EVENT_SOURCE, DetailType: entry.detailType, Detail: text, Time: entry.at });
-  let text = JSON.stringify(detail);
+  let text = stringifyJson(detail);
   let resultOmitted = false;
   if (size(text) > AWS_LIMITS.putEventsBytes) {
-    text = JSON.stringify({ ...detail, result: null, resultOmitted: true });
+    text = stringifyJson({ ...detail, result: null, resultOmitted: true });
     resultOmitted = true;
   }
   return {
@@ -100,12 +104,12 @@ export type CallbackPayload =
 export function callbackPayload(task: TrackedTask): CallbackPayload {
   if (task.status === 'succeeded') {
     const record = toPublic(task);
-    const output = JSON.stringify(record);
+    const output = stringifyJson(record);
     if (utf8Bytes(output) <= AWS_LIMITS.taskOutputBytes)
       return { kind: 'success', output, resultOmitted: false };
     return {
       kind: 'success',
-      output: JSON.stringify({ ...record, result: null, resultOmitted: true }),
+      output: stringifyJson({ ...record, result: null, resultOmitted: true }),
       resultOmitted: true,
     };
   }

@@ -12,6 +12,7 @@ import {
   UpstreamUnavailableError,
   type UpstreamErrorDetails,
 } from '../errors';
+import { ExactNumber, parseJson } from '../json';
 import { silentLog, type Log } from '../log';
 import { recordUpstream, silentMetrics, type Metrics } from '../metrics';
 import { redact, redactUrl, registerSecret } from '../redact';
@@ -73,7 +74,9 @@ function isPerIdRefusal(error: unknown): boolean {
  *   answers 403 `InvalidAccessToken`. Space-level queries mint for the space with SMH_TOKEN_GRANT (read-only by
  *   default); library-level queries carry no space, which Tencent allows on a multi-tenant library only with an
  *   admin token, so they mint with SMH_LIBRARY_TOKEN_GRANT (`admin` by default).
- * - `result` is kept as SMH sent it: an object, or an array of per-item results for batch operations.
+ * - `result` is kept as SMH sent it: an object, or an array of per-item results for batch operations. Numbers a
+ *   double would change (beyond 2^53, more digits than a double keeps) are kept exactly, as `ExactNumber`
+ *   (lib/json.ts), and so are task ids beyond 2^53.
  * - A `404 TaskNotFound` for a request of several ids is split in halves until the refused ids are found (at
  *   most 2n−1 requests for n ids); those are reported in `notFound` and the others answered as usual.
  * - Tokens and secrets travel in query strings: every URL that may be logged is redacted, every message scrubbed.
@@ -317,7 +320,8 @@ export class SmhClient {
     let body: unknown = undefined;
     if (text) {
       try {
-        body = JSON.parse(text);
+        // Numbers a double would change (ids and sizes beyond 2^53, long decimals) are kept as ExactNumber.
+        body = parseJson(text);
       } catch {
         body = undefined;
       }
@@ -359,7 +363,9 @@ function parseTaskList(answer: Answer): RawTask[] {
   if (!Array.isArray(answer.body)) throw bad('is not a JSON array');
   return answer.body.map((item: unknown) => {
     const record = item as Record<string, unknown> | null;
-    const id = record?.taskId ?? record?.id;
+    const rawId = record?.taskId ?? record?.id;
+    // Task ids have up to 19 digits: one beyond 2^53 arrives as an ExactNumber, its digits as SMH sent them.
+    const id = rawId instanceof ExactNumber ? rawId.value : rawId;
     if (typeof record?.status !== 'number' || (typeof id !== 'number' && typeof id !== 'string')) {
       throw bad('has an item without a numeric taskId (or id) and status');
     }

@@ -1,5 +1,19 @@
-import { AwsNotifier, tokenFingerprint } from '../../lib/handover/notifier';
-import { EVENT_SOURCE, type CallbackPayload, type PreparedEvent } from '../../lib/handover/payloads';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AwsNotifier, FileNotifier, tokenFingerprint } from '../../lib/handover/notifier';
+import {
+  callbackPayload,
+  EVENT_SOURCE,
+  prepareEvent,
+  type CallbackPayload,
+  type PreparedEvent,
+} from '../../lib/handover/payloads';
+import { parseJson } from '../../lib/json';
+import type { EventEntry, TrackedTask } from '../../lib/tracking/model';
+import { smhIdentity } from '../../lib/tracking/service';
+import { newTask } from '../../lib/tracking/transitions';
+import { testConfig } from '../helpers/dynamo';
 import { acceptAll, captureAws, notifierFor, type AwsCapture } from '../helpers/aws-capture';
 import { captureLog } from '../helpers/log';
 
@@ -201,5 +215,47 @@ describe('AwsNotifier → Step Functions callbacks', () => {
       target: 'AWSStepFunctions.SendTaskHeartbeat',
       body: { taskToken: 'tok-h' },
     });
+  });
+});
+
+describe('numbers a double would change are handed over with every digit', () => {
+  const text = '[{"status":200,"size":123456789012345678901234567890,"ids":[9007199254740993]}]';
+  const record = (): TrackedTask => {
+    const created = newTask(smhIdentity({ libraryId: 'lib', spaceId: '-' }, '5'), {
+      now: Date.parse('2026-11-25T10:00:00.000Z'),
+      schedule: testConfig(),
+      owner: 'poller',
+    });
+    return { ...created, status: 'succeeded', result: parseJson(text) as TrackedTask['result'] };
+  };
+  const entry: EventEntry = {
+    id: 'smh_x.v2.final',
+    kind: 'event',
+    detailType: 'Task Succeeded',
+    status: 'succeeded',
+    upstreamStatus: 200,
+    message: '',
+    at: '2026-11-25T10:00:00.000Z',
+    attempts: 0,
+    nextAttemptAt: '2026-11-25T10:00:00.000Z',
+  };
+
+  it('to EventBridge and Step Functions (the text the SDK sends)', async () => {
+    await notifier.publish([prepareEvent(record(), entry)]);
+    await notifier.callback('tok-digits', callbackPayload(record()));
+    const [sent] = putEvents()[0]!.body.Entries as { Detail: string }[];
+    expect(sent!.Detail).toContain(`"result":${text}`);
+    const success = aws.requests.find((r) => r.target === 'AWSStepFunctions.SendTaskSuccess');
+    expect(success?.body.output).toContain(`"result":${text}`);
+  });
+
+  it('to the local sink file (npm start)', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ttt-sink-')), 'n.jsonl');
+    const sink = new FileNotifier(path);
+    await sink.publish([prepareEvent(record(), entry)]);
+    await sink.callback('tok-digits', callbackPayload(record()));
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toContain(`"result":${text}`);
   });
 });

@@ -7,7 +7,9 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from '../../lib/errors';
+import { ExactNumber, parseJson, stringifyJson } from '../../lib/json';
 import { librarySecretProvider } from '../../lib/smh/secrets';
+import type { TaskResult } from '../../lib/task';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
 import { RETENTION_MS, TASK_REQUEST_LOG_SIZE } from '../../sandbox/smh';
 import { captureLog } from '../helpers/log';
@@ -203,6 +205,57 @@ describe('SmhClient queries', () => {
     expect(tasks.map((t) => t.taskId)).toEqual(ids.filter((_, i) => i % 2 === 0));
     expect(notFound).toEqual(ids.filter((_, i) => i % 2 === 1));
     expect(sandbox.smh.tokenRequests).toBe(1);
+  });
+});
+
+describe('SmhClient numbers beyond what a double keeps', () => {
+  const BIG_RESULT =
+    '{"size":123456789012345678901234567890,"ids":[9007199254740993,12],"ratio":0.12345678901234567891,"huge":1e400}';
+
+  it('answers every digit SMH sent, and writes them back as JSON numbers', async () => {
+    // The sandbox keeps the result as it was given (ExactNumbers) and sends its digits as they are.
+    setTasks(sandbox, [{ taskId: '31', status: 200, result: parseJson(BIG_RESULT) as TaskResult }]);
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ['31'] });
+    expect(answer.tasks[0]?.result).toEqual({
+      size: new ExactNumber('123456789012345678901234567890'),
+      ids: [new ExactNumber('9007199254740993'), 12],
+      ratio: new ExactNumber('0.12345678901234567891'),
+      huge: new ExactNumber('1e400'),
+    });
+    expect(stringifyJson(answer)).toContain(`"result":${BIG_RESULT}`);
+  });
+
+  it('keeps them from the raw answer text too (as set over the sandbox admin API)', async () => {
+    const put = await fetch(`${sandbox.url}/_sandbox/smh/tasks`, {
+      method: 'PUT',
+      body: `{"libraryId":"${LIB}","spaceId":"-","taskId":"32","status":200,"result":[${BIG_RESULT}]}`,
+    });
+    expect(put.status).toBe(200);
+    expect(await put.text()).toContain(BIG_RESULT);
+    sandbox.smh.inject({
+      kind: 'raw',
+      status: 200,
+      body: `[{"taskId":33,"status":207,"result":[{"status":200,"size":98765432109876543210}]}]`,
+    });
+    const client = smhClientFor(sandbox);
+    const raw = await client.queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ['33'] });
+    expect(stringifyJson(raw.tasks[0]?.result)).toBe('[{"status":200,"size":98765432109876543210}]');
+    const set = await client.queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ['32'] });
+    expect(stringifyJson(set.tasks[0]?.result)).toBe(`[${BIG_RESULT}]`);
+  });
+
+  it('finds tasks whose ids are beyond 2^53 (SMH ids have up to 19 digits, sent as JSON numbers)', async () => {
+    const ids = ['9007199254740993', '1234567890123456789'];
+    setTasks(sandbox, [
+      { taskId: ids[0], status: 200, result: { deleteCount: 1 } },
+      { taskId: ids[1], status: 202 },
+    ]);
+    const answer = await smhClientFor(sandbox).queryTasks({ libraryId: LIB, spaceId: '-', taskIds: ids });
+    expect(answer.notFound).toEqual([]);
+    expect(answer.tasks.map((t) => [t.taskId, t.status])).toEqual([
+      [ids[0], 'succeeded'],
+      [ids[1], 'running'],
+    ]);
   });
 });
 

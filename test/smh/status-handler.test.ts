@@ -1,6 +1,8 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { smhStatus } from '../../functions/smh/status';
+import { ExactNumber, parseJson } from '../../lib/json';
 import type { SmhClient } from '../../lib/smh/client';
+import type { TaskResult } from '../../lib/task';
 import type { Sandbox } from '../../sandbox/server';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { captureLog } from '../helpers/log';
@@ -144,6 +146,17 @@ describe('smhStatus over HTTP', () => {
     const written = `${response.body}\n${log.text()}`;
     expect(sandbox.smh.issuedTokens).toHaveLength(2);
     for (const secret of [...sandbox.smh.issuedTokens, LIB_SECRET]) expect(written).not.toContain(secret);
+  });
+
+  it('answers every digit of numbers a double would change, as JSON numbers', async () => {
+    const result = '[{"status":200,"size":123456789012345678901234567890,"ids":[9007199254740993]}]';
+    setTasks(sandbox, [{ taskId: '40', status: 200, result: parseJson(result) as TaskResult }]);
+    const response = await get({ libraryId: LIB, spaceId: '-', taskIds: '40' });
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toContain(`"result":${result}`);
+    expect(parseJson(response.body as string)).toMatchObject({
+      tasks: [{ result: [{ size: new ExactNumber('123456789012345678901234567890') }] }],
+    });
   });
 });
 

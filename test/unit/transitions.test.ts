@@ -1,4 +1,12 @@
-import { AWS_LIMITS, callbackPayload, clip, prepareEvent } from '../../lib/handover/payloads';
+import {
+  AWS_LIMITS,
+  callbackPayload,
+  clip,
+  EVENT_SOURCE,
+  prepareEvent,
+  putEventsEntrySize,
+} from '../../lib/handover/payloads';
+import { parseJson } from '../../lib/json';
 import { cutResult, valueSize } from '../../lib/tracking/item-size';
 import type { EventEntry, TrackedTask } from '../../lib/tracking/model';
 import { lkeIdentity } from '../../lib/tracking/service';
@@ -72,6 +80,34 @@ describe('hand-over payloads', () => {
       expect(payload.cause).not.toMatch(/[\uD800-\uDBFF]…$/);
     }
     expect(clip('abc', 2)).toBe('a…');
+  });
+
+  it('hands over every digit of numbers a double would change, as JSON numbers', () => {
+    const text = '[{"status":200,"size":123456789012345678901234567890,"ids":[9007199254740993]}]';
+    const record = finished(parseJson(text) as TrackedTask['result']);
+    const event = prepareEvent(record, entry('succeeded'));
+    expect(event.detail).toContain(`"result":${text}`);
+    expect(event.resultOmitted).toBe(false);
+    const callback = callbackPayload(record);
+    expect(callback).toMatchObject({ kind: 'success', resultOmitted: false });
+    expect(callback.kind === 'success' && callback.output).toContain(`"result":${text}`);
+    // The limits are checked on the very text sent: n 30-digit numbers that fit as numbers (31 bytes each with
+    // the comma) and would not as strings (33 bytes) stay in; one more than fits is left out.
+    const numbers = (n: number) =>
+      parseJson(
+        `[${Array.from({ length: n }, () => '123456789012345678901234567890').join(',')}]`,
+      ) as TrackedTask['result'];
+    const entrySize = (detail: string) =>
+      putEventsEntrySize({ Source: EVENT_SOURCE, DetailType: 'Task Succeeded', Detail: detail, Time: 'set' });
+    const room =
+      AWS_LIMITS.putEventsBytes - entrySize(prepareEvent(finished([]), entry('succeeded')).detail) + 1;
+    const fitting = Math.floor(room / 31);
+    expect(fitting * 33).toBeGreaterThan(room);
+    const fits = prepareEvent(finished(numbers(fitting)), entry('succeeded'));
+    expect(fits.resultOmitted).toBe(false);
+    expect(fits.detail).toContain('[123456789012345678901234567890,');
+    expect(entrySize(fits.detail)).toBeLessThanOrEqual(AWS_LIMITS.putEventsBytes);
+    expect(prepareEvent(finished(numbers(fitting + 1)), entry('succeeded')).resultOmitted).toBe(true);
   });
 
   it('an expired task fails its waiters with TaskExpired', () => {
