@@ -26,6 +26,7 @@ import { silentLog } from '../lib/log';
 import { FileNotifier } from '../lib/handover/notifier';
 import { LkeClient } from '../lib/lke/client';
 import { SharedQuota } from '../lib/lke/quota';
+import { QuotaTable } from '../lib/lke/quota-table';
 import { SmhClient } from '../lib/smh/client';
 import { librarySecretProvider } from '../lib/smh/secrets';
 import { lkeChecker, smhChecker } from '../lib/tracking/checkers';
@@ -752,7 +753,10 @@ async function benchThroughput() {
     const lke = new LkeClient({
       config,
       credentials,
-      quota: new SharedQuota({ store: () => store, limitPerSecond: config.rateLimitPerSecond }),
+      quota: new SharedQuota({
+        table: () => new QuotaTable({ client: table.table, tableName: store.config.tableName }),
+        limitPerSecond: config.rateLimitPerSecond,
+      }),
     });
     const summary = await poll({ store, checker: lkeChecker(() => lke) }, { deadline: Date.now() + 900_000 });
     const perSecond = (summary.checked / summary.durationMs) * 1000;

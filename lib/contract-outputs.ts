@@ -84,10 +84,13 @@ export const RESULT_CUT = z
     totalItems: z.optional(COUNT),
     keptItems: z.optional(COUNT),
     droppedKeys: z.optional(z.array(z.string()).check(z.maxLength(20))),
+    unstorable: z.optional(
+      z.string().check(z.describe('why the result was left out: a value in it that DynamoDB cannot store')),
+    ),
   })
   .check(
     z.describe(
-      'the result was too large for the table (400 KB) and was cut: an array keeps its leading items, an object the keys that fit',
+      'the result was too large for the table (400 KB) and was cut: an array keeps its leading items, an object the keys that fit; or it held a value DynamoDB cannot store and was left out (`unstorable`)',
     ),
   );
 const TRACKED_TASK_SHAPE = {

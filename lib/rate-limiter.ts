@@ -24,13 +24,42 @@ export class RateLimiter {
   /** The earliest time the next start may happen. */
   private nextFree = Number.NEGATIVE_INFINITY;
   private readonly spacingMs: number;
+  private readonly windowMs: number;
+  private readonly limit: number;
   private readonly now: () => number;
+  /** When the last `limit` calls were sent (oldest first). */
+  private readonly sent: number[] = [];
 
   constructor({ limit, intervalMs = 1000, marginMs = 25, now = Date.now }: RateLimiterOptions) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`rate limit must be a positive integer, got ${limit}`);
     this.spacingMs = (intervalMs + marginMs) / limit;
+    this.windowMs = intervalMs + marginMs;
+    this.limit = limit;
     this.now = now;
+  }
+
+  /**
+   * The last gate before a call is sent: waits until sending now keeps at most `limit` sends in any window, and
+   * records the send. Slots are reserved (`acquire`) before a call's other waits (the shared quota); a call that
+   * then goes out at another time than its slot (the shared quota failed open for a batch of waiting calls, which
+   * all go at once) must still never take this container over its limit. In the normal course it never waits.
+   */
+  async admit(options: { deadline?: number; signal?: AbortSignal } = {}): Promise<void> {
+    for (;;) {
+      const now = this.now();
+      while (this.sent.length > 0 && (this.sent[0] as number) <= now - this.windowMs) this.sent.shift();
+      if (this.sent.length < this.limit) {
+        this.sent.push(now);
+        return;
+      }
+      const waitMs = (this.sent[0] as number) + this.windowMs - now;
+      if (options.deadline !== undefined && now + waitMs > options.deadline) {
+        throw new DeadlineExceededError('Gave up waiting to send: the caller ran out of time');
+      }
+      await sleep(waitMs, options.signal);
+      if (options.signal?.aborted) throw new DeadlineExceededError('Gave up waiting to send');
+    }
   }
 
   /** How long a call made now would wait for its slot, without reserving it. */

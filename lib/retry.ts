@@ -1,6 +1,7 @@
 import { backoffMs, type BackoffPolicy } from './backoff';
 import { DeadlineExceededError, isRetryable, TrackerError, UpstreamError } from './errors';
 import type { Log } from './log';
+import { MAX_TIMER_MS } from './upstream';
 
 /**
  * Retries with capped exponential backoff and full jitter, shared by every upstream client.
@@ -37,7 +38,8 @@ export function retryBackoff(policy: RetryPolicy): BackoffPolicy {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (ms <= 0 || signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    // Node fires a timer longer than 2^31 − 1 ms after 1 ms: a longer sleep is cut to that (~24.8 days).
+    const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     function done() {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);

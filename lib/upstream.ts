@@ -7,6 +7,8 @@ export interface CallOptions {
 
 /** More listeners than this on one signal would be a leak (the service makes at most ~50 calls at once). */
 const CONCURRENT_CALLS_PER_SIGNAL = 200;
+/** The longest delay Node's timers take (2^31 − 1 ms, ~24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * A signal that aborts after `timeoutMs` (reason: a `TimeoutError`, like `AbortSignal.timeout`) or when `caller`
@@ -20,11 +22,15 @@ export function deadlineSignal(timeoutMs: number, caller?: AbortSignal) {
   // and removing its listener: that is concurrency, not the leak Node's default limit of 10 warns about.
   setMaxListeners(CONCURRENT_CALLS_PER_SIGNAL, controller.signal);
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
-  }, timeoutMs);
-  timer.unref();
+  // Beyond Node's longest timer there is no timeout to keep (a deadline weeks away): none is set.
+  const timer =
+    timeoutMs > MAX_TIMER_MS
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+        }, timeoutMs);
+  timer?.unref();
   const onAbort = () => controller.abort(caller?.reason);
   if (caller?.aborted) onAbort();
   else caller?.addEventListener('abort', onAbort, { once: true });

@@ -16,7 +16,9 @@ async function main() {
   const replay = process.env.SIM_SEED;
   if (replay !== undefined) {
     const result = await simulate({ seed: Number(replay), family, print: (line) => console.log(line) });
-    console.log(`\nseed ${result.seed} (${result.family}): ${result.steps} steps, ${JSON.stringify(result.stats)}`);
+    console.log(
+      `\nseed ${result.seed} (${result.family}): ${result.steps} steps, ${JSON.stringify(result.stats)}`,
+    );
     for (const v of result.violations) console.log(v);
     process.exitCode = result.violations.length > 0 ? 1 : 0;
     return;
@@ -37,7 +39,9 @@ async function main() {
       if (option('stop') !== undefined) break;
     }
     if ((seed - from + 1) % 100 === 0)
-      console.log(`${seed - from + 1} seeds, ${failed} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      console.log(
+        `${seed - from + 1} seeds, ${failed} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`\n${seeds} seeds from ${from} in ${seconds} s: ${failed} failed ${JSON.stringify(families)}`);

@@ -18,9 +18,10 @@ export const lkeClient = once(() => {
     log: logger,
     metrics: containerMetrics('lke'),
     quota: new SharedQuota({
-      store: async () => (await import('./store')).taskStore(),
+      table: async () => (await import('./store')).quotaTable(),
       limitPerSecond: config.rateLimitPerSecond,
       log: logger,
+      metrics: containerMetrics('lke'),
     }),
   });
 });

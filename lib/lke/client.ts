@@ -85,6 +85,11 @@ export class LkeClient {
     this.makeSdk = deps.sdk ?? ((credential) => this.officialSdk(credential));
   }
 
+  /** The account's quota, shared by every container (LKE_RATE_LIMIT_PER_SECOND). */
+  get rateLimitPerSecond(): number {
+    return this.config.rateLimitPerSecond;
+  }
+
   /** Gives back the quota slots this container reserved and will not use (a poller between batches). */
   async releaseQuota(): Promise<void> {
     await this.quota?.release?.();
@@ -153,6 +158,7 @@ export class LkeClient {
       }
       await this.limiter.acquire(options);
       await this.quota?.acquire(priority, options, since);
+      await this.limiter.admit(options);
     } finally {
       this.metrics.add(
         priority === 'on-demand' ? METRIC.quotaWaitOnDemand : METRIC.quotaWaitPoll,

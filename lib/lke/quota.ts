@@ -2,16 +2,16 @@ import { DeadlineExceededError, QuotaBusyError, StoreUnavailableError } from '..
 import { silentLog, type Log } from '../log';
 import { METRIC, silentMetrics, type Metrics } from '../metrics';
 import { sleep } from '../retry';
-import type { QuotaStats, Reservation, TaskStore } from '../tracking/store';
 import type { CallOptions } from '../upstream';
+import type { QuotaStats, QuotaTable, Reservation } from './quota-table';
 
 /**
  * One LKE quota for the whole deployment. Tencent allows GetTaskStatus 20 requests per second per account; every
  * container (on-demand functions and pollers alike) takes its start times from one shared schedule kept in the
- * tracking table (TaskStore.reserveSlots), spaced (1000 ms + margin) / limit apart, so that no second ever sees
+ * tracking table (lib/lke/quota-table.ts), spaced (1000 ms + margin) / limit apart, so that no second ever sees
  * more than the limit, whichever container sends. The in-container limiter stays in front of it.
  *
- * - Pollers reserve POLL_BATCH slots at a time (one write per batch) and only while the schedule is booked less
+ * - Pollers reserve POLL_BATCH_MS of slots at a time (one write per batch: 10 slots at 20/s) and only while the schedule is booked less
  *   than POLL_HORIZON_MS ahead: they yield to on-demand calls, which may book up to ON_DEMAND_WAIT_MS ahead, so
  *   that a large poll run holds at most about 1 s of the schedule (the horizon and one batch) ahead of them.
  *   Between batches a poller gives its unused slots back.
@@ -33,14 +33,16 @@ export interface Quota {
   release?(): Promise<void>;
 }
 
-export const POLL_BATCH = 10;
+/** A poller reserves this much of the schedule at a time (10 slots at 20/s; fewer at a lower limit). */
+export const POLL_BATCH_MS = 500;
 export const POLL_HORIZON_MS = 500;
 export const ON_DEMAND_WAIT_MS = 2000;
 const POLL_RESERVE_BUDGET_MS = 1500;
 const SLOW_TABLE_PAUSE_MS = 250;
 
 export interface SharedQuotaDeps {
-  store: () => TaskStore | Promise<TaskStore>;
+  /** The schedule's table operations (loaded on first use: on-demand calls that never reserve never load it). */
+  table: () => QuotaTable | Promise<QuotaTable>;
   limitPerSecond: number;
   /** Slack added to each second (network jitter), as in the in-container limiter. */
   marginMs?: number;
@@ -52,6 +54,8 @@ export interface SharedQuotaDeps {
 
 export class SharedQuota implements Quota {
   readonly spacingMs: number;
+  /** Slots a poller reserves at a time. */
+  private readonly pollBatch: number;
   readonly stats: QuotaStats = { reservations: 0, writes: 0, reads: 0 };
   private readonly slots: number[] = [];
   private refill?: Promise<boolean>;
@@ -64,6 +68,7 @@ export class SharedQuota implements Quota {
 
   constructor(private readonly deps: SharedQuotaDeps) {
     this.spacingMs = (1000 + (deps.marginMs ?? 75)) / deps.limitPerSecond;
+    this.pollBatch = Math.max(1, Math.round((POLL_BATCH_MS * deps.limitPerSecond) / 1000));
     this.log = deps.log ?? silentLog;
   }
 
@@ -144,17 +149,17 @@ export class SharedQuota implements Quota {
   private async refillSlots(options: CallOptions): Promise<boolean> {
     const now = Date.now();
     const reserved = await this.reserve(
-      POLL_BATCH,
+      this.pollBatch,
       now + POLL_HORIZON_MS,
       options,
       now + POLL_RESERVE_BUDGET_MS,
     );
     if (reserved === undefined) return false;
     if ('first' in reserved) {
-      for (let n = 0; n < POLL_BATCH; n++) this.slots.push(reserved.first + n * this.spacingMs);
+      for (let n = 0; n < this.pollBatch; n++) this.slots.push(reserved.first + n * this.spacingMs);
       this.reservedUntil = reserved.next;
     } else {
-      const spread = Math.random() * POLL_BATCH * this.spacingMs;
+      const spread = Math.random() * this.pollBatch * this.spacingMs;
       await this.waitUntil(reserved.busyUntil - POLL_HORIZON_MS + spread, options);
     }
     return true;
@@ -162,23 +167,24 @@ export class SharedQuota implements Quota {
 
   /**
    * Gives back the slots still held at the tail of the schedule (nobody booked after them), so that a poller
-   * between batches wastes no quota. Best effort: one conditional write, or nothing.
+   * between batches wastes no quota. Best effort: one conditional write, or nothing. The slots leave this
+   * container before the write goes out: if its answer never comes, they may already be someone else's.
    */
   async release(): Promise<void> {
     const last = this.slots.at(-1);
     if (last === undefined || Math.abs(last + this.spacingMs - this.reservedUntil) > 1) return;
     const usable = this.slots.filter((slot) => slot > Date.now() + this.spacingMs).length;
     if (usable === 0) return;
+    const end = this.reservedUntil;
+    const span = usable * this.spacingMs;
+    this.slots.splice(this.slots.length - usable, usable);
+    this.reservedUntil = end - span;
     try {
-      const store = (await this.deps.store()).within({ deadline: Date.now() + POLL_RESERVE_BUDGET_MS });
-      const span = usable * this.spacingMs;
-      if (await store.returnSlots(this.deps.name ?? 'lke', this.reservedUntil, span, this.stats)) {
-        this.slots.splice(this.slots.length - usable, usable);
-        this.reservedUntil -= span;
-        this.seen = this.reservedUntil;
-      }
+      const table = (await this.deps.table()).within({ deadline: Date.now() + POLL_RESERVE_BUDGET_MS });
+      const returned = await table.returnSlots(this.deps.name ?? 'lke', end, span, this.stats);
+      this.seen = returned ? end - span : 0; // not returned: someone booked after them (seen again next time)
     } catch {
-      // The slots stay reserved, and are dropped when their time passes.
+      this.seen = 0; // not known whether they went back: they are not used here either way
     }
   }
 
@@ -194,8 +200,8 @@ export class SharedQuota implements Quota {
   ): Promise<Reservation | undefined> {
     const deadline = Math.min(options.deadline ?? Infinity, by);
     try {
-      const store = (await this.deps.store()).within({ deadline, signal: options.signal });
-      const reserved = await store.reserveSlots(
+      const table = (await this.deps.table()).within({ deadline, signal: options.signal });
+      const reserved = await table.reserveSlots(
         this.deps.name ?? 'lke',
         count,
         this.spacingMs,

@@ -52,6 +52,8 @@ export interface Checker {
   runLimits: { batchSize: number; maxTasksPerRun: number };
   /** What `gone` means for this upstream, for the message of a task that ends `expired` for it. */
   goneMessage: string;
+  /** The most checks a second this upstream allows (LKE: the account's quota), when it has such a limit. */
+  pacePerSecond?(): number;
   /**
    * Checks the tasks; answers every outcome, and hands each to `onOutcome` as soon as it is known (so the poller
    * stores it while the rest of the batch is still being checked).
@@ -108,6 +110,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
     provider: 'lke',
     goneMessage: LKE_GONE_MESSAGE,
     runLimits: { batchSize: 200, maxTasksPerRun: 2000 },
+    pacePerSecond: () => client().rateLimitPerSecond,
     async check(tasks, options, onOutcome) {
       const { outcomes, found } = outcomeRecorder(onOutcome);
       const { deadline, signal } = options;

@@ -81,9 +81,12 @@ export async function recordObservation(
     const { task, created } = await store.create(fresh);
     if (created) return task;
   }
-  const outcome = await store.update(id, (current, ctx) =>
-    observe(reopen(current, ctx) ?? current, observation, ctx),
-  );
+  const outcome = await store.update(id, (current, ctx) => {
+    // An expired task comes back to life with the reading: reopened when the reading was taken, so its history
+    // reads in order.
+    const readAt = { ...ctx, now: Math.min(ctx.now, Date.parse(observation.checkedAt)) };
+    return observe(reopen(current, readAt) ?? current, observation, ctx);
+  });
   return outcome?.task;
 }
 

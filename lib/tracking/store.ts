@@ -2,16 +2,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { backoffMs, WRITE_CONFLICT } from '../backoff';
 import { mapLimit } from '../concurrency';
 import type { TrackingConfig } from '../config';
-import { StoreUnavailableError, ValidationError, type Provider } from '../errors';
+import { ValidationError, type Provider } from '../errors';
 import { sleep } from '../retry';
 import { isFinished } from '../task';
-import { deadlineSignal, type CallOptions } from '../upstream';
+import type { CallOptions } from '../upstream';
 import type { DynamoDb, TableOperation } from '../aws/dynamodb';
 import { TRACKED_STATUSES, TRACKING_ID_PATTERN } from '../validate';
-import { cutResult, itemSize, MAX_ITEM_BYTES } from './item-size';
+import { cutResult, itemSize, MAX_ITEM_BYTES, unstorable, valueSize } from './item-size';
 import type { OutboxEntry, TrackedStatus, TrackedTask } from './model';
-import { TABLE } from './table';
-import { claim, dueAt, type Context } from './transitions';
+import { sendWithin, TABLE } from './table';
+import { claim, dueAt, isStaleCheck, settleStaleLease, type Context } from './transitions';
 
 /**
  * The tracking table, with single-item conditional writes only (dynalite has no transactions, and none are
@@ -29,10 +29,23 @@ export interface StoreDeps {
   client: DynamoDb;
   config: TrackingConfig;
   now?: () => number;
-  /** The caller's deadline and signal; without one, each call gets DEFAULT_CALL_BUDGET_MS. */
+  /** The caller's deadline and signal; without one, each call gets 10 s (lib/tracking/table.ts). */
   call?: CallOptions;
   /** Ids for writes (`writeId`); random by default, a seeded sequence in the simulation. */
   newId?: () => string;
+  /** Poll runs' records as read (`settleStale`), shared by every `within()` copy of the container's store. */
+  runs?: Map<string, ReadonlySet<string> | null>;
+}
+
+/**
+ * What one claim came to. It never loses a task it won: when a write fails part-way, the claim stops and
+ * answers what it won, the ids whose claim may have landed without an answer (`unsure`: the caller gives them
+ * back if it holds them), and the error.
+ */
+export interface Claim {
+  tasks: TrackedTask[];
+  unsure: string[];
+  error?: unknown;
 }
 
 export type Mutation = (current: TrackedTask, ctx: Context) => TrackedTask | null;
@@ -49,11 +62,10 @@ export interface ListQuery {
  * count that changed would strand records in shards no poller reads again.
  */
 export const DUE_SHARDS = 4;
-const DEFAULT_CALL_BUDGET_MS = 10_000;
-/** A schedule that was idle starts this far ahead of the reservation, time for its answer to come back. */
-const IDLE_LEAD_MS = 100;
-/** A call gives up this long before the caller's deadline, leaving the caller time to answer. */
-const DEADLINE_MARGIN_MS = 200;
+/** How long a poll run's record is kept (DynamoDB TTL): longer than any wait for a task's next check. */
+export const RUN_RECORD_DAYS = 7;
+/** Poll runs' records kept in a container's memory (each ~100 bytes). */
+const RUN_CACHE_SIZE = 1000;
 const PROVIDERS: Provider[] = ['lke', 'smh'];
 const MAX_WRITE_TRIES = 8;
 const CLAIM_CONCURRENCY = 8;
@@ -65,45 +77,23 @@ const CLAIM_CONCURRENCY = 8;
 export const CLAIM_MAX_BYTES = 16 * 1024 * 1024;
 
 type Key = Record<string, unknown>;
-/** What the table answers, in plain values (lib/aws/dynamodb.ts unmarshals them). */
-interface TableAnswer extends Record<string, unknown> {
-  Item?: Record<string, unknown>;
-  Items?: Record<string, unknown>[];
-  Attributes?: Record<string, unknown>;
-  LastEvaluatedKey?: Key;
-}
 type PutOutcome = { written: TrackedTask } | { conflict: TrackedTask | undefined };
-
-/**
- * A slot reservation: the first slot's start (epoch ms), or when the schedule's next free slot opens (it was
- * booked beyond the latest start asked for). `next`: the schedule's next free slot as last seen.
- */
-/**
- * `first`: when the first reserved slot opens; `earliest`: when its call may already go (on a schedule that was
- * idle, at once: nothing is booked within a slot before it, and the next caller's slot is after `next`).
- */
-export type Reservation = ({ first: number; earliest: number } | { busyUntil: number }) & { next: number };
-
-/** DynamoDB operations made for quota reservations, for cost accounting. */
-export interface QuotaStats {
-  reservations: number;
-  writes: number;
-  reads: number;
-}
 
 export class TaskStore {
   readonly config: TrackingConfig;
   readonly now: () => number;
+  private readonly runs: Map<string, ReadonlySet<string> | null>;
 
   constructor(private readonly deps: StoreDeps) {
     this.config = deps.config;
     this.now = deps.now ?? Date.now;
+    this.runs = deps.runs ?? new Map();
   }
 
   /** The same table and client, every call bounded by the caller's deadline and signal. */
   within(call: CallOptions): this {
     const Store = this.constructor as new (deps: StoreDeps) => this;
-    return new Store({ ...this.deps, call });
+    return new Store({ ...this.deps, runs: this.runs, call });
   }
 
   context(owner?: string): Context {
@@ -137,7 +127,8 @@ export class TaskStore {
   async update(id: string, mutate: Mutation, options: { current?: TrackedTask; owner?: string } = {}) {
     let current = options.current ?? (await this.get(id));
     for (let attempt = 0; attempt < MAX_WRITE_TRIES && current; attempt++) {
-      const next = mutate(current, this.context(options.owner));
+      const settled = await this.settleStale(current);
+      const next = mutate(settled, this.context(options.owner)) ?? (settled === current ? null : settled);
       if (!next) return { task: current, written: false };
       const outcome = await this.put({ ...next, version: current.version + 1 }, current.version);
       if ('written' in outcome) return { task: outcome.written, written: true };
@@ -152,7 +143,9 @@ export class TaskStore {
    * Claims up to `limit` due tasks of a provider for `owner` until `leaseUntil`, the longest-due first across
    * all shards (a merge of the shards' `dueAt` order), so no task waits because of the shard it hashed to. Each
    * claim is a conditional write: two pollers never hold the same task, and a lease that ran out makes the task
-   * due again. Tasks in `exclude` (already handled by this run) or not `accept`ed are skipped without a write.
+   * due again (settled first if its poller left a check on it: `settleStale`). Tasks in `exclude` (already
+   * handled by this run) or not `accept`ed are skipped without a write. Never throws: a failure stops the claim
+   * and is answered with what was won before it (`Claim`).
    */
   async claimDue(
     provider: Provider,
@@ -164,7 +157,8 @@ export class TaskStore {
     accept: (task: TrackedTask) => boolean = () => true,
     /** Stop picking once the picked records add up to this many bytes (at least one is always picked). */
     maxBytes = CLAIM_MAX_BYTES,
-  ): Promise<TrackedTask[]> {
+  ): Promise<Claim> {
+    const result: Claim = { tasks: [], unsure: [] };
     const ctx = { ...this.context(owner), owner };
     const pageSize = Math.ceil(limit / DUE_SHARDS) + 10;
     const shards = Array.from({ length: DUE_SHARDS }, (_, n) => ({
@@ -193,45 +187,55 @@ export class TaskStore {
         cursor.done = cursor.startKey === undefined;
       }
     };
-    await Promise.all(shards.map(fill));
-
-    const claimed: TrackedTask[] = [];
-    let bytes = 0; // of the records claimed
-    while (claimed.length < limit && bytes < maxBytes) {
-      const picks: { task: TrackedTask; bytes: number }[] = [];
-      let picked = 0;
-      while (
-        picks.length < limit - claimed.length &&
-        (bytes + picked < maxBytes || claimed.length + picks.length === 0)
-      ) {
-        let oldest: (typeof shards)[number] | undefined;
-        for (const cursor of shards) {
-          const head = cursor.buffer[0];
-          if (head && (!oldest || head.dueAt < (oldest.buffer[0] as { dueAt: number }).dueAt))
-            oldest = cursor;
-        }
-        if (!oldest) break;
-        const next = oldest.buffer.shift() as { task: TrackedTask; item: Record<string, unknown> };
-        const pick = { task: next.task, bytes: itemSize(next.item) }; // sized when picked, not when read
-        picks.push(pick);
-        picked += pick.bytes;
-        await fill(oldest);
-      }
-      if (picks.length === 0) break;
-      // From the index: possibly stale, so the conditional write decides.
-      const won = await mapLimit(picks, CLAIM_CONCURRENCY, async ({ task: candidate }) => {
-        const next = claim(candidate, ctx, leaseUntil);
+    /** One conditional write on what the index showed (possibly stale: the condition decides). */
+    const claimOne = async (candidate: TrackedTask): Promise<TrackedTask | undefined> => {
+      if (result.error !== undefined) return undefined; // the claim already failed: claim nothing more
+      try {
+        const next = claim(await this.settleStale(candidate), ctx, leaseUntil);
         if (!next) return undefined;
         const outcome = await this.put({ ...next, version: candidate.version + 1 }, candidate.version);
         return 'written' in outcome ? outcome.written : undefined;
-      });
-      won.forEach((task, n) => {
-        if (!task) return;
-        claimed.push(task);
-        bytes += (picks[n] as { bytes: number }).bytes;
-      });
+      } catch (error) {
+        result.error ??= error;
+        result.unsure.push(candidate.id); // the write may have landed, its answer lost
+        return undefined;
+      }
+    };
+    try {
+      await Promise.all(shards.map(fill));
+      let bytes = 0; // of the records claimed
+      while (result.tasks.length < limit && bytes < maxBytes && result.error === undefined) {
+        const picks: { task: TrackedTask; bytes: number }[] = [];
+        let picked = 0;
+        while (
+          picks.length < limit - result.tasks.length &&
+          (bytes + picked < maxBytes || result.tasks.length + picks.length === 0)
+        ) {
+          let oldest: (typeof shards)[number] | undefined;
+          for (const cursor of shards) {
+            const head = cursor.buffer[0];
+            if (head && (!oldest || head.dueAt < (oldest.buffer[0] as { dueAt: number }).dueAt))
+              oldest = cursor;
+          }
+          if (!oldest) break;
+          const next = oldest.buffer.shift() as { task: TrackedTask; item: Record<string, unknown> };
+          const pick = { task: next.task, bytes: itemSize(next.item) }; // sized when picked, not when read
+          picks.push(pick);
+          picked += pick.bytes;
+          await fill(oldest);
+        }
+        if (picks.length === 0) break;
+        const won = await mapLimit(picks, CLAIM_CONCURRENCY, ({ task }) => claimOne(task));
+        won.forEach((task, n) => {
+          if (!task) return;
+          result.tasks.push(task);
+          bytes += (picks[n] as { bytes: number }).bytes;
+        });
+      }
+    } catch (error) {
+      result.error ??= error; // a page of the index could not be read
     }
-    return claimed;
+    return result;
   }
 
   async list(query: ListQuery = {}): Promise<{ items: TrackedTask[]; nextToken?: string }> {
@@ -292,7 +296,10 @@ export class TaskStore {
    * the SDK retried it), so it counts as written; otherwise answers the record as it is now.
    */
   private async put(task: TrackedTask, expectedVersion: number | null): Promise<PutOutcome> {
-    const { item, task: stored } = toItem({ ...task, writeId: (this.deps.newId ?? randomUUID)() }, this.config);
+    const { item, task: stored } = toItem(
+      { ...task, writeId: (this.deps.newId ?? randomUUID)() },
+      this.config,
+    );
     try {
       await this.send('PutItem', {
         TableName: this.config.tableName,
@@ -314,135 +321,56 @@ export class TaskStore {
   }
 
   /**
-   * Sends a command within the caller's time: the client's per-attempt timeouts and retries
-   * (STORE_CLIENT_CONFIG), all cut off at the deadline. A failed condition and a refused request pass through;
-   * anything else (no connection, no answer, throttled past the retries) is 503 StoreUnavailable.
+   * Writes this run's record, `run#<owner>`, at the end of a poll run that left checks on records without writing
+   * them (unchanged readings: the claim had already stored them). Whoever next writes one of those records finds
+   * the ended lease still holding the check (`isStaleCheck`) and reads this record to settle it: the check was
+   * made, unless the record lists it as `unresolved` (claimed for a check this run could neither store nor give
+   * back), or there is no record (the run died). Kept `RUN_RECORD_DAYS`.
    */
+  async recordRun(owner: string, provider: Provider, unresolved: string[]): Promise<void> {
+    const now = this.now();
+    await this.send('PutItem', {
+      TableName: this.config.tableName,
+      Item: {
+        id: runRecordId(owner),
+        runProvider: provider,
+        unresolved,
+        at: new Date(now).toISOString(),
+        [TABLE.ttlAttribute]: Math.floor(now / 1000) + RUN_RECORD_DAYS * 86_400,
+      },
+    });
+  }
+
   /**
-   * Reserves `count` consecutive start slots, `spacingMs` apart, on the shared schedule `name` (one small item,
-   * `quota#<name>`, holding the time its next free slot opens: a GCRA "theoretical arrival time"). Succeeds only
-   * if the first slot opens by `latestStart` (epoch ms); otherwise answers when it will have. One conditional
-   * UpdateItem when the schedule is busy (the usual case under load), two when it has gone idle, plus a read on
-   * refusal. Real time, not the store's clock: the quota is Tencent's, counted in real seconds.
+   * A record whose lease ended with its poller's check still on it (`isStaleCheck`), settled by that poller's run
+   * record (`recordRun`): the check stays counted if it was made, else it is undone. Run records never change
+   * once their run is over, so each is read once per container. Anything else is answered as it is.
    */
-  async reserveSlots(
-    name: string,
-    count: number,
-    spacingMs: number,
-    latestStart: number,
-    stats?: QuotaStats,
-    /** The schedule's next free slot as the caller last saw it: picks the likelier path first. */
-    seen = 0,
-  ): Promise<Reservation> {
-    const key = { id: `quota#${name}` };
-    const span = count * spacingMs;
-    const update = async (expression: string, condition: string, values: Record<string, number>) => {
-      if (stats) stats.writes++;
-      try {
-        const { Attributes } = await this.send('UpdateItem', {
-          TableName: this.config.tableName,
-          Key: key,
-          UpdateExpression: expression,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: { '#next': 'next' },
-          ExpressionAttributeValues: values,
-          ReturnValues: 'UPDATED_NEW',
-        });
-        return Number(Attributes?.next);
-      } catch (error) {
-        if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
-        throw error;
-      }
-    };
-    if (stats) stats.reservations++;
-    // Busy: the next free slot is ahead of us, but opens by latestStart.
-    const busy = () =>
-      update('SET #next = #next + :span', '#next BETWEEN :now AND :latest', {
-        ':span': span,
-        ':now': Date.now(),
-        ':latest': latestStart,
-      });
-    // Idle: nothing is booked from now on. The first slot opens IDLE_LEAD_MS ahead, so that the answer (a round
-    // trip) arrives before it does.
-    let idleSince = 0;
-    const idle = () => {
-      const now = Date.now();
-      idleSince = now;
-      return update('SET #next = :end', 'attribute_not_exists(#next) OR #next < :now', {
-        ':end': now + IDLE_LEAD_MS + span,
-        ':now': now,
-      });
-    };
-    let next = seen;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const now = Date.now();
-      if (now > latestStart) return { busyUntil: Math.max(now, next), next };
-      // Try first what the schedule looked like last time; a refusal of both means it is booked too far.
-      // Try what the schedule looked like last time first (busy: that path alone; idle: idle, then busy; not
-      // known: busy, then idle); a refusal is settled by one read.
-      const paths = next === 0 ? [busy, idle] : next >= now ? [busy] : [idle, busy];
-      for (const path of next > latestStart ? [] : paths) {
-        const end = await path();
-        if (end !== undefined)
-          return { first: end - span, earliest: path === idle ? idleSince : end - span, next: end };
-      }
-      if (stats) stats.reads++;
+  private async settleStale(task: TrackedTask): Promise<TrackedTask> {
+    if (!isStaleCheck(task, this.now())) return task;
+    const owner = (task.lease as { owner: string }).owner;
+    let run = this.runs.get(owner);
+    if (run === undefined) {
       const { Item } = await this.send('GetItem', {
         TableName: this.config.tableName,
-        Key: key,
+        Key: { id: runRecordId(owner) },
         ConsistentRead: true,
       });
-      next = Number(Item?.next ?? 0);
-      if (next > latestStart) return { busyUntil: next, next };
-      // It moved between our tries: try again.
+      run = Item ? new Set((Item.unresolved as string[] | undefined) ?? []) : null;
+      if (this.runs.size >= RUN_CACHE_SIZE) this.runs.delete(this.runs.keys().next().value as string);
+      this.runs.set(owner, run);
     }
-    return { busyUntil: Date.now() + spacingMs, next };
+    return settleStaleLease(task, run !== null && !run.has(task.id));
   }
 
-  /**
-   * Gives back the last `spanMs` of the schedule `name`, if its next free slot is still `end` (nobody booked
-   * after them): slots a caller reserved and will not use become free for others. One conditional write.
-   */
-  async returnSlots(name: string, end: number, spanMs: number, stats?: QuotaStats): Promise<boolean> {
-    if (stats) stats.writes++;
-    try {
-      await this.send('UpdateItem', {
-        TableName: this.config.tableName,
-        Key: { id: `quota#${name}` },
-        UpdateExpression: 'SET #next = #next - :span',
-        ConditionExpression: '#next = :end',
-        ExpressionAttributeNames: { '#next': 'next' },
-        ExpressionAttributeValues: { ':span': spanMs, ':end': end },
-      });
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+  private send(operation: TableOperation, input: Record<string, unknown>) {
+    return sendWithin(this.deps.client, operation, input, this.deps.call);
   }
+}
 
-  private async send(operation: TableOperation, input: Record<string, unknown>): Promise<TableAnswer> {
-    const deadline = this.deps.call?.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS + DEADLINE_MARGIN_MS;
-    const remaining = deadline - DEADLINE_MARGIN_MS - Date.now();
-    if (remaining <= 0 || this.deps.call?.signal?.aborted) {
-      throw new StoreUnavailableError('No time was left to reach the tracking table', { timedOut: true });
-    }
-    const limit = deadlineSignal(remaining, this.deps.call?.signal);
-    const abortSignal = limit.signal;
-    try {
-      return await this.deps.client.send<TableAnswer>(operation, input, { signal: abortSignal });
-    } catch (error) {
-      const name = (error as Error).name;
-      if (name === 'ConditionalCheckFailedException' || name === 'ValidationException') throw error;
-      const timedOut = abortSignal.aborted || name === 'TimeoutError';
-      throw new StoreUnavailableError(
-        `The tracking table did not answer (${name}${timedOut ? ', out of time' : ''}); retry later`,
-        { cause: error, timedOut },
-      );
-    } finally {
-      limit.clear();
-    }
-  }
+/** A poll run's record (`recordRun`): not a task, in no index. */
+export function runRecordId(owner: string): string {
+  return `run#${owner}`;
 }
 
 function shardOf(id: string): number {
@@ -452,6 +380,24 @@ function shardOf(id: string): number {
 /** The table item for a record, and the record as stored (its result cut if the item would exceed 400 KB). */
 export function toItem(task: TrackedTask, config: Pick<TrackingConfig, 'retentionDays'>) {
   let stored = task;
+  const problem =
+    stored.result !== null && stored.resultTruncated?.unstorable === undefined
+      ? unstorable(stored.result)
+      : undefined;
+  if (problem) {
+    // Not an outage, and no retry will help: the reading is stored without its result, and the record says why.
+    const message = `The result holds a value DynamoDB cannot store, so it was left out (read it upstream): ${problem}`;
+    stored = {
+      ...stored,
+      result: null,
+      resultTruncated: { originalBytes: valueSize(stored.result), storedBytes: 1, unstorable: problem },
+      lastError: {
+        code: 'ResultNotStorable',
+        message: message.slice(0, 1024),
+        at: stored.lastCheckedAt ?? new Date().toISOString(),
+      },
+    };
+  }
   let item = itemFor(stored, config);
   if (itemSize(item) > MAX_ITEM_BYTES && stored.result !== null) {
     // What the record takes without its result, plus room for the note on how it was cut.

@@ -1,4 +1,7 @@
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import type { DynamoDb, TableOperation } from '../aws/dynamodb';
+import { StoreUnavailableError } from '../errors';
+import { deadlineSignal, type CallOptions } from '../upstream';
 
 /**
  * The tracking table's shape, in one place: serverless.yml declares the same (a test compares them), and the
@@ -49,4 +52,50 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       },
     ],
   };
+}
+
+/** What the table answers, in plain values (lib/aws/dynamodb.ts unmarshals them). */
+export interface TableAnswer extends Record<string, unknown> {
+  Item?: Record<string, unknown>;
+  Items?: Record<string, unknown>[];
+  Attributes?: Record<string, unknown>;
+  LastEvaluatedKey?: Record<string, unknown>;
+}
+
+/** Without a caller's deadline, a call gets this long. */
+const DEFAULT_CALL_BUDGET_MS = 10_000;
+/** A call gives up this long before the caller's deadline, leaving the caller time to answer. */
+const DEADLINE_MARGIN_MS = 200;
+
+/**
+ * One table call within the caller's time: the client's per-attempt timeouts and retries, all cut off at the
+ * deadline. A failed condition and a refused request (`ValidationException`: nothing was sent, or DynamoDB
+ * refused it) pass through as they are; anything else (no connection, no answer, throttled past the retries) is
+ * 503 StoreUnavailable, `timedOut` when time ran out. Used by the task store and the LKE quota's schedule.
+ */
+export async function sendWithin(
+  client: DynamoDb,
+  operation: TableOperation,
+  input: Record<string, unknown>,
+  call: CallOptions = {},
+): Promise<TableAnswer> {
+  const deadline = call.deadline ?? Date.now() + DEFAULT_CALL_BUDGET_MS + DEADLINE_MARGIN_MS;
+  const remaining = deadline - DEADLINE_MARGIN_MS - Date.now();
+  if (remaining <= 0 || call.signal?.aborted) {
+    throw new StoreUnavailableError('No time was left to reach the tracking table', { timedOut: true });
+  }
+  const limit = deadlineSignal(remaining, call.signal);
+  try {
+    return await client.send<TableAnswer>(operation, input, { signal: limit.signal });
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'ConditionalCheckFailedException' || name === 'ValidationException') throw error;
+    const timedOut = limit.signal.aborted || name === 'TimeoutError';
+    throw new StoreUnavailableError(
+      `The tracking table did not answer (${name}${timedOut ? ', out of time' : ''}); retry later`,
+      { cause: error, timedOut },
+    );
+  } finally {
+    limit.clear();
+  }
 }

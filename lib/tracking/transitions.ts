@@ -104,13 +104,12 @@ export function isClaimedForCheck(task: TrackedTask, owner: string): boolean {
 }
 
 /**
- * Undoes what this poller's claim wrote up front for its check (one more check, the next check time), before
- * any other outcome is applied: a failed, refused, throttled or given-back check counts as it always did. What
- * other writers changed meanwhile (an on-demand reading) stays.
+ * Undoes what a claim wrote up front for its check (one more check, the next check time), whoever made it. What
+ * other writers changed meanwhile (an on-demand reading) stays. The lease itself stays, without its check.
  */
-function unclaimed(task: TrackedTask, ctx: Context): TrackedTask {
+function undoClaim(task: TrackedTask): TrackedTask {
   const lease = task.lease;
-  if (!lease?.check || ctx.owner === undefined || lease.owner !== ctx.owner) return task;
+  if (!lease?.check) return task;
   const before = lease.check;
   return {
     ...task,
@@ -120,6 +119,30 @@ function unclaimed(task: TrackedTask, ctx: Context): TrackedTask {
     lastCheckedAt: task.lastCheckedAt === before.at ? before.lastCheckedAt : task.lastCheckedAt,
     lease: { owner: lease.owner, until: lease.until },
   };
+}
+
+/**
+ * Undoes what this poller's claim wrote up front for its check, before any other outcome is applied: a failed,
+ * refused, throttled or given-back check counts as it always did.
+ */
+function unclaimed(task: TrackedTask, ctx: Context): TrackedTask {
+  return ctx.owner !== undefined && task.lease?.owner === ctx.owner ? undoClaim(task) : task;
+}
+
+/** A lease that ended while it still holds the check its poller wrote up front: that poller's run is over. */
+export function isStaleCheck(task: TrackedTask, now: number): boolean {
+  return !!task.lease?.check && Date.parse(task.lease.until) <= now;
+}
+
+/**
+ * Settles a stale lease (`isStaleCheck`) for whoever writes the record next. The poller that claimed it keeps
+ * a list of the checks it made and did not write (an unchanged reading, `isUnchangedCheck`) in its run record:
+ * a check it `made` stays counted; one it did not (the run died, or could not give the task back) is undone, so
+ * `attempts`, `polls`, `lastCheckedAt` and the backoff count only checks that were made.
+ */
+export function settleStaleLease(task: TrackedTask, made: boolean): TrackedTask {
+  if (!task.lease?.check) return task;
+  return { ...(made ? task : undoClaim(task)), lease: null };
 }
 
 /**
@@ -238,7 +261,9 @@ function announce(before: TrackedTask, after: TrackedTask, ctx: Context): Tracke
     entries.push(...callbacks(after.notify?.taskTokens ?? [], idBase, at, nextAttemptAt));
     notify = null; // every waiter now has its callback queued
   }
-  return { ...after, notify, outbox: [...after.outbox, ...entries] };
+  // Two changes in one write (an expired task reopened by a reading) announce once: the status it ends in.
+  const ids = new Set(entries.map((e) => e.id));
+  return { ...after, notify, outbox: [...after.outbox.filter((e) => !ids.has(e.id)), ...entries] };
 }
 
 function withStatus(
@@ -251,16 +276,25 @@ function withStatus(
   return [...task.history, { status, upstreamStatus, at }].slice(-HISTORY_LIMIT);
 }
 
-/** An upstream reading. From a poller it also reschedules; from an on-demand query it keeps the schedule. */
+/**
+ * An upstream reading. From a poller it also reschedules; from an on-demand query it keeps the schedule. A reading
+ * older than the last one stored is dropped, unless it is final: a final status never changes upstream, so it
+ * wins whenever it was read (and takes back a check a poller wrote up front: if that check happens, it finds the
+ * task finished and changes nothing). An on-demand reading is compared with the last reading a check made, not
+ * with a check a poller has only claimed.
+ */
 export function observe(claimed: TrackedTask, observation: Observation, ctx: Context): TrackedTask | null {
   if (isFinished(claimed.status)) return null;
-  const task = unclaimed(claimed, ctx);
-  if (task.lastCheckedAt !== null && task.lastCheckedAt >= observation.checkedAt) {
-    return dropLease(task, ctx); // newer data is already stored: keep it, just let go of our lease
-  }
   const finished = isFinished(observation.status);
   const fromPoller = ctx.owner !== undefined;
+  const task = fromPoller ? unclaimed(claimed, ctx) : finished ? undoClaim(claimed) : claimed;
+  const pending = !fromPoller ? task.lease?.check : undefined; // a poller's check in flight
+  const lastRead = pending ? pending.lastCheckedAt : task.lastCheckedAt;
+  if (!finished && lastRead !== null && lastRead >= observation.checkedAt) {
+    return dropLease(task, ctx); // newer data is already stored: keep it, just let go of our lease
+  }
   const polls = task.polls + (fromPoller ? 1 : 0);
+  const lease = finished ? null : leaseAfter(task, ctx);
   const next: TrackedTask = {
     ...task,
     status: observation.status,
@@ -280,7 +314,10 @@ export function observe(claimed: TrackedTask, observation: Observation, ctx: Con
         : task.nextCheckAt,
     finishedAt: finished ? observation.checkedAt : null,
     history: withStatus(task, observation.status, observation.upstreamStatus, observation.checkedAt),
-    lease: finished ? null : leaseAfter(task, ctx),
+    // Under a poller's check in flight, this reading is now the last one made (an undo keeps it).
+    lease: lease?.check
+      ? { ...lease, check: { ...lease.check, lastCheckedAt: observation.checkedAt } }
+      : lease,
   };
   return announce(task, next, ctx);
 }
@@ -381,11 +418,15 @@ export function reopen(task: TrackedTask, ctx: Context): TrackedTask | null {
   return announce(task, next, ctx);
 }
 
-/** Gives a claimed task back unchecked (deadline, throttling): due again at `due`, nothing else changes. */
-export function release(claimed: TrackedTask, ctx: Context, due = ctx.now): TrackedTask | null {
+/**
+ * Gives a claimed task back unchecked: due again at `due` (after a throttling pause), or else at the time it was
+ * due before the claim, so that it keeps its place among the due tasks (the longest-due are claimed first).
+ */
+export function release(claimed: TrackedTask, ctx: Context, due?: number): TrackedTask | null {
   if (claimed.lease?.owner !== ctx.owner) return null;
   const task = unclaimed(claimed, ctx);
-  return isFinished(task.status) ? { ...task, lease: null } : { ...task, nextCheckAt: iso(due), lease: null };
+  if (isFinished(task.status) || due === undefined) return { ...task, lease: null };
+  return { ...task, nextCheckAt: iso(due), lease: null };
 }
 
 /** Lets go of the caller's lease and nothing else (the schedule stays as stored). */

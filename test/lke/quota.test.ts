@@ -2,13 +2,14 @@ import { lkeStatus } from '../../functions/lke/status';
 import { lkeConfig } from '../../lib/config';
 import { LkeClient } from '../../lib/lke/client';
 import { ON_DEMAND_WAIT_MS, SharedQuota } from '../../lib/lke/quota';
+import { QuotaTable } from '../../lib/lke/quota-table';
 import { lkeChecker } from '../../lib/tracking/checkers';
 import { poll } from '../../lib/tracking/poller';
 import { lkeIdentity, track } from '../../lib/tracking/service';
 import { DynamoDb } from '../../lib/aws/dynamodb';
 import { TaskStore } from '../../lib/tracking/store';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
-import { startDynamo, storeFor, testConfig, type LocalDynamo } from '../helpers/dynamo';
+import { startDynamo, testConfig, type LocalDynamo } from '../helpers/dynamo';
 import { SECRET_ID, SECRET_KEY } from '../helpers/lke';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { captureLog } from '../helpers/log';
@@ -32,29 +33,30 @@ afterEach(async () => {
   await Promise.all([dynamo.close(), sandbox.close()]);
 });
 
+const quotaTable = () => new QuotaTable({ client: dynamo.table, tableName: testConfig().tableName });
+
 /** A container: its own LKE client (and limiter), DynamoDB client and view of the shared quota. */
 function container(
   endpoint = sandbox.url,
   dynamoEndpoint = dynamo.endpoint,
   env: Record<string, string> = {},
 ) {
-  const store = new TaskStore({
-    client: DynamoDb.local(dynamoEndpoint),
-    config: testConfig({ POLL_BATCH_SIZE: '100' }),
-  });
+  const client = DynamoDb.local(dynamoEndpoint);
+  const store = new TaskStore({ client, config: testConfig({ POLL_BATCH_SIZE: '100' }) });
+  const table = new QuotaTable({ client, tableName: store.config.tableName });
   const config = lkeConfig({
     LKE_ENDPOINT: endpoint,
     UPSTREAM_RETRY_BASE_MS: '50',
     UPSTREAM_MAX_ATTEMPTS: '1',
     ...env,
   });
-  const quota = new SharedQuota({ store: () => store, limitPerSecond: config.rateLimitPerSecond });
-  const client = new LkeClient({
+  const quota = new SharedQuota({ table: () => table, limitPerSecond: config.rateLimitPerSecond });
+  const lke = new LkeClient({
     config,
     credentials: async () => ({ secretId: SECRET_ID, secretKey: SECRET_KEY }),
     quota,
   });
-  return { client, quota, store };
+  return { client: lke, quota, store };
 }
 
 /** Three pollers (and, if asked, a burst of on-demand calls) against the stand-in in its own process. */
@@ -130,8 +132,7 @@ it('a burst of 100 on-demand calls during a poll run: none waits over 2 s for th
 }, 120_000);
 
 it('refuses an on-demand call at once (503 with Retry-After) when the quota is booked more than 2 s ahead', async () => {
-  const store = storeFor(dynamo, { now: Date.now });
-  await store.reserveSlots('lke', 80, 52.5, Date.now() + 60_000); // 4 s of quota booked
+  await quotaTable().reserveSlots('lke', 80, 52.5, Date.now() + 60_000); // 4 s of quota booked
   // Retries as deployed: a refusal of our own quota is an answer, not a failure to retry (which would wait again).
   const { client, quota } = container(sandbox.url, dynamo.endpoint, { UPSTREAM_MAX_ATTEMPTS: '4' });
   const t0 = Date.now();
@@ -146,8 +147,7 @@ it('refuses an on-demand call at once (503 with Retry-After) when the quota is b
 });
 
 it('logs a refusal of the booked quota as a warning (an answer under load), not as a failure', async () => {
-  const store = storeFor(dynamo, { now: Date.now });
-  await store.reserveSlots('lke', 80, 52.5, Date.now() + 60_000);
+  await quotaTable().reserveSlots('lke', 80, 52.5, Date.now() + 60_000);
   const { client } = container(sandbox.url, dynamo.endpoint);
   const log = captureLog();
   const handler = lkeStatus({ lke: () => client, log });
@@ -201,26 +201,29 @@ it('an on-demand call waits at most 2 s for the container limiter and the quota 
 
 it('goes on under the container limit when the table cannot be reached (fail open, logged)', async () => {
   const log = captureLog();
-  const dead = new TaskStore({
+  const dead = new QuotaTable({
     client: DynamoDb.local('http://127.0.0.1:9', { maxAttempts: 1 }),
-    config: testConfig(),
+    tableName: testConfig().tableName,
   });
-  const quota = new SharedQuota({ store: () => dead, limitPerSecond: 20, log });
+  const quota = new SharedQuota({ table: () => dead, limitPerSecond: 20, log });
   await expect(quota.acquire('on-demand', {})).resolves.toBeUndefined();
   expect(log.text()).toContain('the shared LKE quota is unavailable');
 });
 
 it('sends an on-demand call on an idle schedule as soon as the reservation is back, not when its slot opens', async () => {
   const seen: { returnedAt: number; first?: number }[] = [];
-  class WatchedStore extends TaskStore {
-    override async reserveSlots(...args: Parameters<TaskStore['reserveSlots']>) {
+  class WatchedTable extends QuotaTable {
+    override async reserveSlots(...args: Parameters<QuotaTable['reserveSlots']>) {
       const reserved = await super.reserveSlots(...args);
       seen.push({ returnedAt: Date.now(), ...('first' in reserved ? { first: reserved.first } : {}) });
       return reserved;
     }
+    override within() {
+      return this;
+    }
   }
-  const store = new WatchedStore({ client: dynamo.table, config: testConfig() });
-  const quota = new SharedQuota({ store: () => store, limitPerSecond: 20 });
+  const table = new WatchedTable({ client: dynamo.table, tableName: testConfig().tableName });
+  const quota = new SharedQuota({ table: () => table, limitPerSecond: 20 });
   await quota.acquire('on-demand', {});
   const sentAt = Date.now();
   expect(seen).toHaveLength(1);
@@ -232,15 +235,18 @@ it('sends an on-demand call on an idle schedule as soon as the reservation is ba
 
 it('serves an on-demand call on an idle schedule with one reservation, even when its answer takes a while', async () => {
   /** A table whose answers take 80 ms to come back (a cold container, a far region). */
-  class SlowStore extends TaskStore {
-    override async reserveSlots(...args: Parameters<TaskStore['reserveSlots']>) {
+  class SlowTable extends QuotaTable {
+    override async reserveSlots(...args: Parameters<QuotaTable['reserveSlots']>) {
       const reserved = await super.reserveSlots(...args);
       await new Promise((resolve) => setTimeout(resolve, 80));
       return reserved;
     }
+    override within() {
+      return this;
+    }
   }
-  const store = new SlowStore({ client: dynamo.table, config: testConfig() });
-  const quota = new SharedQuota({ store: () => store, limitPerSecond: 20 });
+  const table = new SlowTable({ client: dynamo.table, tableName: testConfig().tableName });
+  const quota = new SharedQuota({ table: () => table, limitPerSecond: 20 });
   await expect(quota.acquire('on-demand', {})).resolves.toBeUndefined();
   expect(quota.stats.reservations).toBe(1); // the slot was still ahead when the answer came
 });

@@ -102,7 +102,8 @@ export class TableEngine {
 
   /** Handles one request body; answers the response body, or throws EngineError. */
   handle(operation: string, body: Record<string, unknown>): Record<string, unknown> {
-    if (body.TableName !== this.name) throw new EngineError('ResourceNotFoundException', 'Requested resource not found');
+    if (body.TableName !== this.name)
+      throw new EngineError('ResourceNotFoundException', 'Requested resource not found');
     switch (operation) {
       case 'GetItem':
         return this.getItem(body);
@@ -121,7 +122,8 @@ export class TableEngine {
 
   private keyOf(key: unknown): string {
     const value = (key as Item | undefined)?.[this.hashKey];
-    if (!value || !('S' in value)) throw new EngineError('ValidationException', 'The provided key element does not match the schema');
+    if (!value || !('S' in value))
+      throw new EngineError('ValidationException', 'The provided key element does not match the schema');
     return value.S;
   }
 
@@ -238,7 +240,8 @@ export class TableEngine {
     const matching = [...view.values()]
       .filter((item) => evaluate(condition, item, names, values))
       .sort((a, b) => {
-        const order = compareValues(rangeOf(a), rangeOf(b)) || compareValues(a[this.hashKey], b[this.hashKey]);
+        const order =
+          compareValues(rangeOf(a), rangeOf(b)) || compareValues(a[this.hashKey], b[this.hashKey]);
         return forward ? order : -order;
       });
     let start = 0;
@@ -294,24 +297,44 @@ function checkValue(value: AttributeValue, depth: number) {
 
 function checkNumber(text: string) {
   const match = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
-  if (!match) throw new EngineError('ValidationException', `The parameter cannot be converted to a numeric value: ${text.slice(0, 40)}`);
+  if (!match)
+    throw new EngineError(
+      'ValidationException',
+      `The parameter cannot be converted to a numeric value: ${text.slice(0, 40)}`,
+    );
   const digits = `${match[1]}${match[2] ?? ''}`.replace(/^0+/, '');
   const significant = digits.replace(/0+$/, '');
   if (significant.length > 38)
-    throw new EngineError('ValidationException', 'Attempting to store more than 38 significant digits in a Number');
+    throw new EngineError(
+      'ValidationException',
+      'Attempting to store more than 38 significant digits in a Number',
+    );
   if (significant.length === 0) return;
   // The decimal exponent of the first significant digit.
   const intDigits = match[1]?.replace(/^0+/, '') ?? '';
   const lead = intDigits.length > 0 ? intDigits.length - 1 : -((match[2] ?? '').search(/[1-9]/) + 1);
   const exponent = lead + Number(match[3] ?? 0);
-  if (exponent > 125) throw new EngineError('ValidationException', 'Number overflow. Attempting to store a number with magnitude larger than supported range');
-  if (exponent < -130) throw new EngineError('ValidationException', 'Number underflow. Attempting to store a number with magnitude smaller than supported range');
+  if (exponent > 125)
+    throw new EngineError(
+      'ValidationException',
+      'Number overflow. Attempting to store a number with magnitude larger than supported range',
+    );
+  if (exponent < -130)
+    throw new EngineError(
+      'ValidationException',
+      'Number underflow. Attempting to store a number with magnitude smaller than supported range',
+    );
 }
 
 const utf8 = (text: string) => Buffer.byteLength(text, 'utf8');
 
 function numberBytes(text: string): number {
-  const significant = text.replace(/^-/, '').replace(/[eE].*$/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
+  const significant = text
+    .replace(/^-/, '')
+    .replace(/[eE].*$/, '')
+    .replace('.', '')
+    .replace(/^0+/, '')
+    .replace(/0+$/, '');
   return Math.ceil(significant.length / 2) + 1 + (text.startsWith('-') ? 1 : 0);
 }
 
@@ -383,7 +406,11 @@ export function parseExpression(text: string): Node {
       next();
       return { op: 'not', operand: primary() };
     }
-    if (token && /^(attribute_exists|attribute_not_exists|begins_with|contains|attribute_type)$/.test(token) && tokens[at + 1] === '(') {
+    if (
+      token &&
+      /^(attribute_exists|attribute_not_exists|begins_with|contains|attribute_type)$/.test(token) &&
+      tokens[at + 1] === '('
+    ) {
       next();
       next();
       const args: Operand[] = [operand()];
@@ -398,7 +425,8 @@ export function parseExpression(text: string): Node {
     const cmp = next();
     if (cmp.toUpperCase() === 'BETWEEN') {
       const low = operand();
-      if (next().toUpperCase() !== 'AND') throw new EngineError('ValidationException', `Invalid expression: ${text}`);
+      if (next().toUpperCase() !== 'AND')
+        throw new EngineError('ValidationException', `Invalid expression: ${text}`);
       return { op: 'between', value: left, low, high: operand() };
     }
     return { op: 'cmp', cmp, left, right: operand() };
@@ -427,11 +455,19 @@ export function parseExpression(text: string): Node {
 function resolve(operand: Operand, item: Item, names: Record<string, string>, values: Item) {
   if ('value' in operand) {
     const value = values[operand.value];
-    if (!value) throw new EngineError('ValidationException', `An expression attribute value used in expression is not defined: ${operand.value}`);
+    if (!value)
+      throw new EngineError(
+        'ValidationException',
+        `An expression attribute value used in expression is not defined: ${operand.value}`,
+      );
     return value;
   }
   const name = operand.path.startsWith('#') ? names[operand.path] : operand.path;
-  if (name === undefined) throw new EngineError('ValidationException', `An expression attribute name used in the document path is not defined: ${operand.path}`);
+  if (name === undefined)
+    throw new EngineError(
+      'ValidationException',
+      `An expression attribute name used in the document path is not defined: ${operand.path}`,
+    );
   return item[name];
 }
 
@@ -479,7 +515,10 @@ function evaluate(node: Node, item: Item, names: Record<string, string>, values:
 
 /** `SET a = b [+|- c], …` and `REMOVE a, …`, the forms the store uses. */
 function applyUpdate(expression: string, item: Item, names: Record<string, string>, values: Item) {
-  const clauses = expression.split(/\b(?=SET\b|REMOVE\b)/i).map((c) => c.trim()).filter(Boolean);
+  const clauses = expression
+    .split(/\b(?=SET\b|REMOVE\b)/i)
+    .map((c) => c.trim())
+    .filter(Boolean);
   const nameOf = (token: string) => {
     const name = token.startsWith('#') ? names[token] : token;
     if (name === undefined) throw new EngineError('ValidationException', `Undefined name ${token}`);
@@ -502,15 +541,23 @@ function applyUpdate(expression: string, item: Item, names: Record<string, strin
           return v;
         }
         const v = item[nameOf(token)];
-        if (!v) throw new EngineError('ValidationException', 'The provided expression refers to an attribute that does not exist in the item');
+        if (!v)
+          throw new EngineError(
+            'ValidationException',
+            'The provided expression refers to an attribute that does not exist in the item',
+          );
         return v;
       };
       let result = value(parts[0] as string);
       for (let n = 1; n < parts.length; n += 2) {
         const operand = value(parts[n + 1] as string);
         if (!('N' in result) || !('N' in operand))
-          throw new EngineError('ValidationException', 'An operand in the update expression has an incorrect data type');
-        const sum = parts[n] === '+' ? Number(result.N) + Number(operand.N) : Number(result.N) - Number(operand.N);
+          throw new EngineError(
+            'ValidationException',
+            'An operand in the update expression has an incorrect data type',
+          );
+        const sum =
+          parts[n] === '+' ? Number(result.N) + Number(operand.N) : Number(result.N) - Number(operand.N);
         result = { N: String(sum) };
       }
       item[nameOf(target)] = result;

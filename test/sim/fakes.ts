@@ -143,7 +143,10 @@ export function tableTransport(net: Net, options: TableNetOptions, caller: Calle
           if (!(error instanceof EngineError)) throw error;
           answer = {
             status: error.status,
-            body: JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${error.type}`, message: error.message }),
+            body: JSON.stringify({
+              __type: `com.amazonaws.dynamodb.v20120810#${error.type}`,
+              message: error.message,
+            }),
           };
         }
         if (fault === 'crash-after') {
@@ -326,7 +329,12 @@ export class SmhUpstream {
         () => {
           if (fault === 'cut')
             return { error: () => new TypeError('fetch failed', { cause: { code: 'UND_ERR_SOCKET' } }) };
-          const [status, body] = fault === 'throttle' ? [429, { code: 'RateLimitExceeded' }] : fault === 'error' ? [503, { code: 'ServiceUnavailable' }] : this.answer(url, fault === 'tokenRefused');
+          const [status, body] =
+            fault === 'throttle'
+              ? [429, { code: 'RateLimitExceeded' }]
+              : fault === 'error'
+                ? [503, { code: 'ServiceUnavailable' }]
+                : this.answer(url, fault === 'tokenRefused');
           return { answer: () => this.response(status as number, body) };
         },
         () => new DOMException('This operation was aborted', 'AbortError'),
@@ -370,7 +378,8 @@ export class SmhUpstream {
       const truth = this.tasks.get(key);
       if (!truth?.known) {
         this.log.refused(key, now);
-        if (library.unknownIds === 'refuse') return [404, { code: 'TaskNotFound', message: `task ${id} not found` }];
+        if (library.unknownIds === 'refuse')
+          return [404, { code: 'TaskNotFound', message: `task ${id} not found` }];
         continue;
       }
       const state = [...truth.timeline].reverse().find((s) => s.at <= now) ?? { status: 202, result: 'null' };
@@ -419,7 +428,11 @@ export interface Execution {
 
 export interface AwsEvents {
   delivered(event: Delivered): void;
-  callback(execution: Execution, kind: 'success' | 'failure', payload: { error?: string; output?: string }): void;
+  callback(
+    execution: Execution,
+    kind: 'success' | 'failure',
+    payload: { error?: string; output?: string },
+  ): void;
 }
 
 const awsError = (name: string, status: number, message = name) =>
@@ -450,7 +463,8 @@ export class AwsEndpoint {
         caller,
         () => {
           if (fault === 'fail') return { error: () => awsError('InternalFailure', 500) };
-          if (fault === 'throttle') return { error: () => awsError('ThrottlingException', 400, 'Rate exceeded') };
+          if (fault === 'throttle')
+            return { error: () => awsError('ThrottlingException', 400, 'Rate exceeded') };
           let result: T;
           try {
             result = apply();
@@ -461,7 +475,8 @@ export class AwsEndpoint {
             this.net.crash(caller, `died after ${what} applied`);
             return 'drop';
           }
-          if (fault === 'lose') return { error: () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }) };
+          if (fault === 'lose')
+            return { error: () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }) };
           return { answer: () => result };
         },
         () => new Error('aborted'),
@@ -477,8 +492,13 @@ export class AwsEndpoint {
             throw awsError('ValidationException', 400, `PutEvents request of ${size} bytes is over 256 KB`);
           const partial = this.net.faultsOn() && this.net.rng.chance(this.rates.partial);
           return entries.map((entry, n) => {
-            if (partial && this.net.rng.chance(0.5)) return { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' };
-            const detail = JSON.parse(entry.Detail ?? '{}') as { eventId: string; status: string; id: string };
+            if (partial && this.net.rng.chance(0.5))
+              return { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' };
+            const detail = JSON.parse(entry.Detail ?? '{}') as {
+              eventId: string;
+              status: string;
+              id: string;
+            };
             this.events.delivered({
               eventId: detail.eventId,
               detailType: entry.DetailType ?? '',

@@ -61,9 +61,15 @@ export class Invariants {
   private readonly truths = new Map<string, LkeTruth | SmhTruth>();
   private readonly reportedStatuses = new Map<string, Set<string>>();
   private readonly refusals = new Map<string, number>();
-  private readonly checksMade = new Map<string, { all: number; poller: number; readings: string[]; pollerAt: number[] }>();
+  private readonly checksMade = new Map<
+    string,
+    { all: number; poller: number; readings: string[]; pollerAt: number[] }
+  >();
   private readonly everTracked = new Set<string>();
-  private readonly entries = new Map<string, { trackingId: string; kind: string; status?: string; token?: string }>();
+  private readonly entries = new Map<
+    string,
+    { trackingId: string; kind: string; status?: string; token?: string }
+  >();
   private readonly deadLetters = new Map<string, string>();
   private readonly deliveredIds = new Map<string, Set<string>>();
   private readonly arrivals: { at: number; caller: string }[] = [];
@@ -102,7 +108,9 @@ export class Invariants {
   reported(key: string, answer: unknown): void {
     const value = answer as { Status?: string; status?: number };
     const status =
-      value.Status !== undefined ? normalizeLkeStatus(value.Status) : normalizeSmhStatus(value.status as number).status;
+      value.Status !== undefined
+        ? normalizeLkeStatus(value.Status)
+        : normalizeSmhStatus(value.status as number).status;
     const set = this.reportedStatuses.get(key) ?? new Set<string>();
     set.add(status);
     this.reportedStatuses.set(key, set);
@@ -133,10 +141,14 @@ export class Invariants {
     this.arrivals.push({ at, caller });
     while ((this.arrivals[0] as { at: number }).at <= at - 1000) this.arrivals.shift();
     const mine = this.arrivals.filter((a) => a.caller === caller).length;
-    if (mine > limit) this.violation('quota', `${caller} sent ${mine} LKE calls within one second (limit ${limit})`);
+    if (mine > limit)
+      this.violation('quota', `${caller} sent ${mine} LKE calls within one second (limit ${limit})`);
     const openedRecently = this.failOpens.some((t) => t > at - 3_000);
     if (this.arrivals.length > limit && !openedRecently)
-      this.violation('quota', `${this.arrivals.length} LKE calls within one second across containers (limit ${limit})`);
+      this.violation(
+        'quota',
+        `${this.arrivals.length} LKE calls within one second across containers (limit ${limit})`,
+      );
   }
 
   failedOpen(_caller: string, at: number): void {
@@ -166,7 +178,10 @@ export class Invariants {
     if (after.status !== 'pending' && after.status !== 'expired' && !reported.has(after.status))
       this.violation('status', `${label} stored as ${after.status}, which its upstream never reported`);
     if (after.status === 'expired' && before?.status !== 'expired' && !this.mayExpire(key, after, now))
-      this.violation('status', `${label} expired although the upstream knew it and its max age had not passed`);
+      this.violation(
+        'status',
+        `${label} expired although the upstream knew it and its max age had not passed`,
+      );
     if (before && FINAL.has(before.status) && before.status !== 'expired' && after.status !== before.status)
       this.violation('status', `${label} left its final status ${before.status} for ${after.status}`);
     for (let n = 1; n < after.history.length; n++) {
@@ -179,9 +194,15 @@ export class Invariants {
     const made = this.checksMade.get(key) ?? { all: 0, poller: 0, readings: [], pollerAt: [] };
     const inFlight = after.lease?.check ? 1 : 0;
     if (after.attempts > made.all + inFlight)
-      this.violation('counting', `${label} counts ${after.attempts} attempts, ${made.all} checks were made${inFlight ? ' (+1 in flight)' : ''}`);
+      this.violation(
+        'counting',
+        `${label} counts ${after.attempts} attempts, ${made.all} checks were made${inFlight ? ' (+1 in flight)' : ''}`,
+      );
     if (after.polls > made.poller + inFlight)
-      this.violation('counting', `${label} counts ${after.polls} polls, pollers made ${made.poller} checks${inFlight ? ' (+1 in flight)' : ''}`);
+      this.violation(
+        'counting',
+        `${label} counts ${after.polls} polls, pollers made ${made.poller} checks${inFlight ? ' (+1 in flight)' : ''}`,
+      );
 
     // Leases: a check given back (or throttled) is due at once (after the pause), not at its pre-written time.
     if (
@@ -195,13 +216,21 @@ export class Invariants {
       if (due > now + THROTTLE_PAUSE_MS + 10)
         this.violation('leases', `${label} given back but due only in ${Math.round((due - now) / 1000)} s`);
       this.givenBack.push({ id, at: now, claimedAt: Date.parse(before.lease.check.at) });
+      this.deps.trace(
+        `  given back unchecked: ${id} (claimed by ${before.lease.owner} at ${before.lease.check.at.slice(11, 23)})`,
+      );
     }
 
     // Hand-over: every entry queued is registered; it announces a status the record reached.
     const known = new Set(before?.outbox.map((e) => e.id) ?? []);
     for (const entry of after.outbox) {
       if (known.has(entry.id) || this.entries.has(entry.id)) continue;
-      this.entries.set(entry.id, { trackingId: id, kind: entry.kind, status: entry.status, token: entry.taskToken });
+      this.entries.set(entry.id, {
+        trackingId: id,
+        kind: entry.kind,
+        status: entry.status,
+        token: entry.taskToken,
+      });
       const reached = new Set([after.status, ...after.history.map((h) => h.status)]);
       if (entry.kind === 'event' && entry.status && !reached.has(entry.status))
         this.violation('hand-over', `${label} queued an event for ${entry.status}, never reached`);
@@ -228,28 +257,44 @@ export class Invariants {
     if (typeof answer.trackingId !== 'string') return;
     this.everTracked.add(key);
     const item = this.deps.item(answer.trackingId);
-    if (!item) return this.violation('on-demand reads', `${key} answered with trackingId ${answer.trackingId}, no such record`);
+    if (!item)
+      return this.violation(
+        'on-demand reads',
+        `${key} answered with trackingId ${answer.trackingId}, no such record`,
+      );
     const record = plain({ M: item }) as Record_;
     const status = String(answer.status);
     const at = String(answer.checkedAt);
     if (FINAL.has(status)) {
       if (record.status !== status)
-        this.violation('on-demand reads', `${key}: a ${status} reading was answered as tracked, the record says ${record.status}`);
+        this.violation(
+          'on-demand reads',
+          `${key}: a ${status} reading was answered as tracked, the record says ${record.status}`,
+        );
       return;
     }
     const confirmed = record.lease?.check ? record.lease.check.lastCheckedAt : record.lastCheckedAt;
     const reflected =
-      record.status === status || (RANK[record.status] ?? 0) > (RANK[status] ?? 0) || (confirmed !== null && confirmed >= at);
+      record.status === status ||
+      (RANK[record.status] ?? 0) > (RANK[status] ?? 0) ||
+      (confirmed !== null && confirmed >= at);
     if (!reflected)
-      this.violation('on-demand reads', `${key}: a ${status} reading (${at}) was answered as tracked, the record says ${record.status}`);
+      this.violation(
+        'on-demand reads',
+        `${key}: a ${status} reading (${at}) was answered as tracked, the record says ${record.status}`,
+      );
   }
 
   delivered(event: Delivered): void {
     this.stats.deliveries++;
     const entry = this.entries.get(event.eventId);
-    if (!entry) return this.violation('hand-over', `event ${event.eventId} has no outbox entry (unstable id?)`);
+    if (!entry)
+      return this.violation('hand-over', `event ${event.eventId} has no outbox entry (unstable id?)`);
     if (entry.status !== event.status)
-      this.violation('hand-over', `event ${event.eventId} says ${event.status}, its entry announced ${entry.status}`);
+      this.violation(
+        'hand-over',
+        `event ${event.eventId} says ${event.status}, its entry announced ${entry.status}`,
+      );
     const seen = this.deliveredIds.get(event.eventId) ?? new Set<string>();
     seen.add(event.status);
     this.deliveredIds.set(event.eventId, seen);
@@ -260,7 +305,13 @@ export class Invariants {
     const item = this.deps.item(execution.trackingId);
     const status = item ? (plain({ M: item }) as Record_).status : 'absent';
     const expected =
-      status === 'succeeded' ? 'success' : status === 'failed' ? 'TaskFailed' : status === 'expired' ? 'TaskExpired' : 'none';
+      status === 'succeeded'
+        ? 'success'
+        : status === 'failed'
+          ? 'TaskFailed'
+          : status === 'expired'
+            ? 'TaskExpired'
+            : 'none';
     const got = kind === 'success' ? 'success' : payload.error;
     if (got !== expected)
       this.violation('hand-over', `callback ${got} for a task ${status} (${execution.trackingId})`);
@@ -299,7 +350,10 @@ export class Invariants {
       const made = this.checksMade.get(key) ?? { all: 0, poller: 0, readings: [], pollerAt: [] };
       const inFlight = record.lease?.check ? 1 : 0;
       if (record.attempts > made.all + inFlight)
-        this.violation('counting', `${label} ends with ${record.attempts} attempts, ${made.all} checks were made`);
+        this.violation(
+          'counting',
+          `${label} ends with ${record.attempts} attempts, ${made.all} checks were made`,
+        );
       if (record.lastCheckedAt !== null) {
         const read = made.readings.some((at) => at >= (record.lastCheckedAt as string));
         const held = record.lease?.check?.at === record.lastCheckedAt;
@@ -313,11 +367,17 @@ export class Invariants {
       const record = items.get(entry.trackingId);
       const stillOwed = record && (plain({ M: record }) as Record_).outbox.some((e) => e.id === entryId);
       if (entry.kind === 'event' && !this.deliveredIds.has(entryId))
-        this.violation('hand-over', `event ${entryId} was never delivered${stillOwed ? ' (still owed)' : ''}`);
+        this.violation(
+          'hand-over',
+          `event ${entryId} was never delivered${stillOwed ? ' (still owed)' : ''}`,
+        );
       if (entry.kind === 'callback') {
         const execution = entry.token ? this.deps.executions.get(entry.token) : undefined;
         if (!execution || execution.callbacks.length === 0)
-          this.violation('hand-over', `callback ${entryId} was never made${stillOwed ? ' (still owed)' : ''}`);
+          this.violation(
+            'hand-over',
+            `callback ${entryId} was never made${stillOwed ? ' (still owed)' : ''}`,
+          );
       }
     }
     // Every accepted waiter on a finished task got its callback (or its refusal is on the record).
@@ -326,7 +386,10 @@ export class Invariants {
       const status = item ? (plain({ M: item }) as Record_).status : undefined;
       // An execution stopped by its owner no longer waits: Step Functions refuses its callback or heartbeat.
       if (!status || !FINAL.has(status) || execution.callbacks.length > 0 || execution.stopped) continue;
-      this.violation('hand-over', `the execution waiting on ${execution.trackingId} (${status}) got no callback`);
+      this.violation(
+        'hand-over',
+        `the execution waiting on ${execution.trackingId} (${status}) got no callback`,
+      );
     }
     this.checkFairness();
   }
@@ -337,12 +400,18 @@ export class Invariants {
     const unstorable = /\d{39,}/.test(final.result);
     if (unstorable) {
       if (record.result !== null || (!record.resultTruncated && !record.lastError))
-        this.violation('liveness', `${label}: a result DynamoDB cannot store should be left out with a note why`);
+        this.violation(
+          'liveness',
+          `${label}: a result DynamoDB cannot store should be left out with a note why`,
+        );
       return;
     }
     const stored = rawJson(item.result as AttributeValue);
     if (canonical(stored) !== canonical(final.result))
-      this.violation('liveness', `${label}: result stored as ${stored.slice(0, 200)}, SMH sent ${final.result.slice(0, 200)}`);
+      this.violation(
+        'liveness',
+        `${label}: result stored as ${stored.slice(0, 200)}, SMH sent ${final.result.slice(0, 200)}`,
+      );
   }
 
   /** Overload without faults: no task claimed and given back unchecked while another was checked twice meanwhile. */
@@ -353,7 +422,11 @@ export class Invariants {
       for (const [key, made] of this.checksMade) {
         const twice = made.pollerAt.filter((at) => at >= back.claimedAt && at <= back.at).length;
         if (twice >= 2) {
-          this.violation('fairness', `${back.id} was claimed and given back unchecked while ${key} was checked ${twice} times`);
+          const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+          this.violation(
+            'fairness',
+            `${back.id} was claimed at ${at(back.claimedAt)} and given back unchecked at ${at(back.at)}, while ${key} was checked ${twice} times`,
+          );
           return;
         }
       }
@@ -389,7 +462,10 @@ export function rawJson(value: AttributeValue): string {
   if ('BOOL' in value) return String(value.BOOL);
   if ('NULL' in value) return 'null';
   if ('L' in value) return `[${value.L.map(rawJson).join(',')}]`;
-  if ('M' in value) return `{${Object.entries(value.M).map(([k, v]) => `${JSON.stringify(k)}:${rawJson(v)}`).join(',')}}`;
+  if ('M' in value)
+    return `{${Object.entries(value.M)
+      .map(([k, v]) => `${JSON.stringify(k)}:${rawJson(v)}`)
+      .join(',')}}`;
   return 'null';
 }
 

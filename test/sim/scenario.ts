@@ -65,13 +65,19 @@ export function scenario(seed: number, family?: Family): Scenario {
     partial: rate(storm),
   };
   const lkeRates: LkeRates = { throttle: rate(), error: rate(), cut: rate(), slow: rate(0.5) };
-  const smhRates: SmhRates = { throttle: rate(), error: rate(), cut: rate(), slow: rate(0.5), tokenRefused: rate() };
+  const smhRates: SmhRates = {
+    throttle: rate(),
+    error: rate(),
+    cut: rate(),
+    slow: rate(0.5),
+    tokenRefused: rate(),
+  };
 
   const faultsUntil = START + r.int(6, 14) * MIN;
-  const end = kind === 'overload' ? START + 12 * MIN : faultsUntil + 45 * MIN;
+  const end = kind === 'overload' ? START + 8 * MIN : faultsUntil + 45 * MIN;
   const overload = kind === 'overload';
-  const lkeRate = overload ? 1 : 20;
-  const base = overload ? r.int(10, 15) : r.int(10, 30);
+  const lkeRate = overload ? 5 : 20;
+  const base = overload ? r.int(20, 30) : r.int(10, 30);
   const env: Record<string, string> = {
     TABLE_NAME: 'sim-tasks',
     POLL_FIRST_DELAY_SECONDS: String(r.pick([0, 0, 5, 15])),
@@ -85,7 +91,7 @@ export function scenario(seed: number, family?: Family): Scenario {
     SMH_BASE_URL: 'https://smh.sim.invalid',
     SMH_MAX_IDS_PER_REQUEST: String(r.pick([2, 3, 5, 10, 100])),
   };
-  if (overload) env.POLL_BATCH_SIZE = String(r.pick([5, 10, 20]));
+  if (overload) env.POLL_BATCH_SIZE = String(r.pick([20, 30, 50]));
   else if (r.chance(0.7)) env.POLL_BATCH_SIZE = String(r.pick([2, 3, 5, 8, 20]));
   const pollTimeoutMs = overload ? r.pick([30_000, 45_000, 60_000]) : r.chance(0.25) ? 30_000 : 120_000;
 
@@ -103,7 +109,7 @@ export function scenario(seed: number, family?: Family): Scenario {
     return { running, final };
   };
 
-  const lkeCount = overload ? r.int(40, 60) : r.chance(0.7) ? r.int(1, 10) : 0;
+  const lkeCount = overload ? r.int(150, 250) : r.chance(0.7) ? r.int(1, 10) : 0;
   for (let n = 0; n < lkeCount; n++) {
     const taskId = String(1000 + n);
     const taskType = r.pick(['ExportAttributeLabel', 'ModifyAttributeLabel']);
@@ -112,7 +118,10 @@ export function scenario(seed: number, family?: Family): Scenario {
     const appear = overload ? START : START + r.int(0, Math.floor(horizon * 0.8));
     const { running, final } = timeline(appear);
     const known = overload || r.chance(0.9);
-    const entries: LkeTruth['timeline'] = [{ at: appear, status: 'PENDING' }, { at: running, status: 'RUNNING' }];
+    const entries: LkeTruth['timeline'] = [
+      { at: appear, status: 'PENDING' },
+      { at: running, status: 'RUNNING' },
+    ];
     if (final !== undefined && !overload) {
       const ok = r.chance(0.7);
       entries.push({
@@ -139,18 +148,31 @@ export function scenario(seed: number, family?: Family): Scenario {
     const known = r.chance(0.9);
     const entries: SmhTruth['timeline'] = [{ at: running, status: 202, result: 'null' }];
     if (final !== undefined) entries.push({ at: final, ...smhEnding(r) });
-    smh.set(key, { key, libraryId: library, spaceId, ...(userId ? { userId } : {}), taskId, known, timeline: entries });
+    smh.set(key, {
+      key,
+      libraryId: library,
+      spaceId,
+      ...(userId ? { userId } : {}),
+      taskId,
+      known,
+      timeline: entries,
+    });
     addUserActions(r, actions, key, appear, faultsUntil, false);
   }
 
   for (let at = START + r.int(1_000, 60_000); at < end; at += 60_000) {
     if (lke.size > 0) actions.push({ at, action: { kind: 'poll', provider: 'lke' } });
     if (smh.size > 0) actions.push({ at: at + 500, action: { kind: 'poll', provider: 'smh' } });
+    if (overload) {
+      // The probe's overlap: several LKE pollers started together, sharing one quota from the start.
+      for (let n = r.int(1, 2); n > 0; n--)
+        actions.push({ at: at + r.int(0, 500), action: { kind: 'poll', provider: 'lke' } });
+      continue;
+    }
     // Overlap: another container of the same poller, while the first still runs.
-    const overlap = overload ? 0.8 : 0.15;
-    if (lke.size > 0 && r.chance(overlap))
+    if (lke.size > 0 && r.chance(0.15))
       actions.push({ at: at + r.int(1_000, 40_000), action: { kind: 'poll', provider: 'lke' } });
-    if (smh.size > 0 && r.chance(overlap))
+    if (smh.size > 0 && r.chance(0.15))
       actions.push({ at: at + r.int(1_000, 40_000), action: { kind: 'poll', provider: 'smh' } });
   }
   // After the faults, a user tracks again whatever did not get tracked (the answer said so).
@@ -187,9 +209,11 @@ function smhEnding(r: Rng): { status: number; result: string } {
   if (d < 0.5)
     return {
       status: 200,
-      result: '[{"status":200,"path":["x.jpg"]},{"status":403,"code":"NoPermission","path":["y.jpg"],"inode":9007199254740993}]',
+      result:
+        '[{"status":200,"path":["x.jpg"]},{"status":403,"code":"NoPermission","path":["y.jpg"],"inode":9007199254740993}]',
     };
-  if (d < 0.55) return { status: 200, result: '{"deleteCount":123456789012345678901234567890123456789012345}' };
+  if (d < 0.55)
+    return { status: 200, result: '{"deleteCount":123456789012345678901234567890123456789012345}' };
   if (d < 0.65) return { status: 204, result: 'null' };
   if (d < 0.8) return { status: 500, result: 'null' };
   if (d < 0.88) return { status: 207, result: '[{"status":200,"path":["p"]},{"status":500,"path":["q"]}]' };
@@ -208,10 +232,16 @@ function addUserActions(
 ) {
   const trackAt = appear + r.int(0, 20_000);
   if (overload || r.chance(0.75)) {
-    const notify = !overload && r.chance(0.35) ? { token: `tok-${key}-${r.text(12)}`, heartbeat: r.chance(0.3) } : undefined;
+    const notify =
+      !overload && r.chance(0.35)
+        ? { token: `tok-${key}-${r.text(12)}`, heartbeat: r.chance(0.3) }
+        : undefined;
     actions.push({ at: trackAt, action: { kind: 'track', task: key, ...(notify ? { notify } : {}) } });
     if (notify && r.chance(0.1))
-      actions.push({ at: trackAt + r.int(10_000, 600_000), action: { kind: 'stop-execution', token: notify.token } });
+      actions.push({
+        at: trackAt + r.int(10_000, 600_000),
+        action: { kind: 'stop-execution', token: notify.token },
+      });
   } else actions.push({ at: trackAt, action: { kind: 'read', task: key, track: true } });
   if (overload) return;
   const reads = r.int(0, 3);

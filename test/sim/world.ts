@@ -11,6 +11,7 @@ import { lkeConfig, smhConfig, trackingConfig, type TrackingConfig } from '../..
 import { AwsNotifier } from '../../lib/handover/notifier';
 import { LkeClient } from '../../lib/lke/client';
 import { SharedQuota } from '../../lib/lke/quota';
+import { QuotaTable } from '../../lib/lke/quota-table';
 import type { Log } from '../../lib/log';
 import type { Metrics } from '../../lib/metrics';
 import { SmhClient } from '../../lib/smh/client';
@@ -242,13 +243,23 @@ class World implements Net {
       ? { taskId: lke.taskId, taskType: lke.taskType, botBizId: lke.botBizId }
       : smhQuery(smh as SmhTruth);
     const fn: Fn = lke ? 'trackLke' : 'trackSmh';
-    this.invoke(fn, notify ? { ...event, notify: { taskToken: notify.token, heartbeat: notify.heartbeat } } : event, (output) => {
-      this.checks.tracked(key);
-      if (notify && output !== undefined) {
-        const execution = { token: notify.token, trackingId: this.checks.idOf(key), stopped: false, callbacks: [], heartbeats: 0 };
-        if (!this.executions.has(notify.token)) this.executions.set(notify.token, execution);
-      }
-    });
+    this.invoke(
+      fn,
+      notify ? { ...event, notify: { taskToken: notify.token, heartbeat: notify.heartbeat } } : event,
+      (output) => {
+        this.checks.tracked(key);
+        if (notify && output !== undefined) {
+          const execution = {
+            token: notify.token,
+            trackingId: this.checks.idOf(key),
+            stopped: false,
+            callbacks: [],
+            heartbeats: 0,
+          };
+          if (!this.executions.has(notify.token)) this.executions.set(notify.token, execution);
+        }
+      },
+    );
   }
 
   private read(key: string, track: boolean): void {
@@ -262,7 +273,8 @@ class World implements Net {
       );
     } else {
       this.invoke('smhStatus', { ...smhQuery(smh as SmhTruth), track }, (output) => {
-        for (const task of (output as { tasks: Record<string, unknown>[] }).tasks) this.checks.answered(key, task);
+        for (const task of (output as { tasks: Record<string, unknown>[] }).tasks)
+          this.checks.answered(key, task);
       });
     }
   }
@@ -282,7 +294,10 @@ class World implements Net {
     let done = false;
     const kill = setTimeout(() => {
       if (done || !container.alive) return;
-      this.checks.violation('no process death', `${fn} ${requestId} did not return within its ${timeoutMs} ms timeout`);
+      this.checks.violation(
+        'no process death',
+        `${fn} ${requestId} did not return within its ${timeoutMs} ms timeout`,
+      );
       this.crash(container, 'killed at its timeout');
     }, timeoutMs);
     const run = container.handler(event, context).then(
@@ -302,8 +317,12 @@ class World implements Net {
         const name = (error as Error).name;
         this.trace(`${fn} ${requestId} failed: ${name}: ${(error as Error).message.slice(0, 160)}`);
         if (name === 'InternalError' || name === 'Error' || name === 'TypeError')
-          this.checks.violation('typed errors', `${fn} ${requestId} failed with ${name}: ${(error as Error).message}`);
-        if (Date.now() > killAt) this.checks.violation('no process death', `${fn} ${requestId} answered after its timeout`);
+          this.checks.violation(
+            'typed errors',
+            `${fn} ${requestId} failed with ${name}: ${(error as Error).message}`,
+          );
+        if (Date.now() > killAt)
+          this.checks.violation('no process death', `${fn} ${requestId} answered after its timeout`);
       },
     );
     this.pending.add(run);
@@ -327,12 +346,22 @@ class World implements Net {
       transport: tableTransport(this, { engine: this.engine, rates: this.scenario.tableRates }, caller),
     });
     const store = new TaskStore({ client, config: this.config, newId: () => `w${++this.ids}` });
+    const quotaTable = new QuotaTable({
+      client,
+      tableName: this.config.tableName,
+      newId: () => `q${++this.ids}`,
+    });
     const lke = new LkeClient({
       config: lkeConfig(this.scenario.env),
       credentials: async () => ({ secretId: 'AKIDsim', secretKey: 'sim-key' }),
       log,
       metrics,
-      quota: new SharedQuota({ store: () => store, limitPerSecond: this.scenario.lkeRate, log, metrics }),
+      quota: new SharedQuota({
+        table: () => quotaTable,
+        limitPerSecond: this.scenario.lkeRate,
+        log,
+        metrics,
+      }),
       sdk: () => this.lkeUpstream.sdkFor(caller),
     });
     const smh = new SmhClient({
@@ -424,7 +453,9 @@ export function idOfTruth(truth: LkeTruth | SmhTruth): string {
 /** The status a truth entry normalizes to. */
 export function normalized(answer: unknown): string {
   const value = answer as { Status?: string; status?: number };
-  return value.Status !== undefined ? normalizeLkeStatus(value.Status) : normalizeSmhStatus(value.status as number).status;
+  return value.Status !== undefined
+    ? normalizeLkeStatus(value.Status)
+    : normalizeSmhStatus(value.status as number).status;
 }
 
 function lambdaContext(fn: string, requestId: string, killAt: number): Context {
@@ -446,19 +477,25 @@ function lambdaContext(fn: string, requestId: string, killAt: number): Context {
 
 /** A process's log: warnings and errors go to the trace. */
 function simLog(world: World, id: string): Log {
-  const line = (level: string) => (message: string, ...extra: Record<string, unknown>[]) => {
-    const facts = extra.length > 0 ? ` ${JSON.stringify(Object.assign({}, ...extra)).slice(0, 300)}` : '';
-    world.trace(`  ${level} [${id}] ${message}${facts}`);
-  };
+  const line =
+    (level: string) =>
+    (message: string, ...extra: Record<string, unknown>[]) => {
+      const facts = extra.length > 0 ? ` ${JSON.stringify(Object.assign({}, ...extra)).slice(0, 300)}` : '';
+      world.trace(`  ${level} [${id}] ${message}${facts}`);
+    };
   return { debug: () => undefined, info: line('info'), warn: line('warn'), error: line('ERROR') };
 }
 
 function summarize(value: unknown): string {
-  return JSON.stringify(value, (key, v) => (key === 'taskToken' ? shortToken(String(v)) : v))?.slice(0, 240) ?? '';
+  return (
+    JSON.stringify(value, (key, v) => (key === 'taskToken' ? shortToken(String(v)) : v))?.slice(0, 240) ?? ''
+  );
 }
 
 const shortToken = (token: string) => `${token.slice(0, 14)}…`;
 
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}\n${error.stack?.split('\n').slice(1, 6).join('\n')}` : String(error);
+  return error instanceof Error
+    ? `${error.name}: ${error.message}\n${error.stack?.split('\n').slice(1, 6).join('\n')}`
+    : String(error);
 }

@@ -1,3 +1,4 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync } from 'node:fs';
@@ -6,6 +7,7 @@ import { join } from 'node:path';
 import { ValidationError } from '../../lib/errors';
 import { deliverOutbox } from '../../lib/handover/deliver';
 import { FileNotifier } from '../../lib/handover/notifier';
+import { ExactNumber, parseJson, stringifyJson } from '../../lib/json';
 import type { Observation, TrackedTask } from '../../lib/tracking/model';
 import { lkeIdentity, recordObservation, smhIdentity, track } from '../../lib/tracking/service';
 import { toItem, type TaskStore } from '../../lib/tracking/store';
@@ -119,10 +121,11 @@ describe('TaskStore', () => {
     await store.update(stale.id, (current, ctx) =>
       observe(current, reading('running', clock.now() + 5000), ctx),
     );
-    // We write from the stale copy: our Put fails its condition, we read again, and our older reading is dropped.
+    // We write from the stale copy: our Put fails its condition, we read again, and our older reading is dropped
+    // (an older unfinished one: a final reading is final whenever it was taken, see test/unit/transitions.test.ts).
     const outcome = await store.update(
       stale.id,
-      (current, ctx) => observe(current, reading('failed', clock.now() + 1000), ctx),
+      (current, ctx) => observe(current, reading('pending', clock.now() + 1000), ctx),
       { current: stale },
     );
     expect(outcome?.written).toBe(false);
@@ -198,6 +201,45 @@ describe('TaskStore', () => {
       await expect(store.list({ nextToken: forge(cursor) })).rejects.toBeInstanceOf(ValidationError);
     }
   });
+
+  it('stores and reads back numbers a double would change with every digit (an SMH result)', async () => {
+    const SMH = smhIdentity({ libraryId: 'lib', spaceId: '-' }, '9007199254740993');
+    const result = parseJson(
+      '[{"status":200,"size":123456789012345678901234567890,"ids":[9007199254740993,2],"ratio":0.1234567890123456789}]',
+    ) as TrackedTask['result'];
+    const { task } = await track(store, SMH);
+    await store.update(task.id, (current, ctx) =>
+      observe(current, { ...reading('succeeded', clock.now() + 1, 200), result }, ctx),
+    );
+    const stored = (await store.get(task.id)) as TrackedTask;
+    expect(stored.result).toEqual([
+      {
+        status: 200,
+        size: new ExactNumber('123456789012345678901234567890'),
+        ids: [new ExactNumber('9007199254740993'), 2],
+        ratio: new ExactNumber('0.1234567890123456789'),
+      },
+    ]);
+    expect(stringifyJson(stored.result)).toBe(
+      '[{"status":200,"size":123456789012345678901234567890,"ids":[9007199254740993,2],"ratio":0.1234567890123456789}]',
+    );
+    // In the table itself: DynamoDB numbers, every digit.
+    const raw = await dynamo.client.send(
+      new GetItemCommand({ TableName: 'tasks-test', Key: { id: { S: task.id } } }),
+    );
+    expect(raw.Item?.result).toEqual({
+      L: [
+        {
+          M: {
+            status: { N: '200' },
+            size: { N: '123456789012345678901234567890' },
+            ids: { L: [{ N: '9007199254740993' }, { N: '2' }] },
+            ratio: { N: '0.1234567890123456789' },
+          },
+        },
+      ],
+    });
+  });
 });
 
 describe('TaskStore leases', () => {
@@ -209,11 +251,11 @@ describe('TaskStore leases', () => {
       store.claimDue('lke', 'a', until, 100),
       store.claimDue('lke', 'b', until, 100),
     ]);
-    const ids = [...a, ...b].map((t) => t.id);
+    const ids = [...a.tasks, ...b.tasks].map((t) => t.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(60);
-    expect(await store.claimDue('lke', 'c', until, 100)).toEqual([]);
-    expect(await store.claimDue('smh', 'c', until, 100)).toEqual([]);
+    expect(await store.claimDue('lke', 'c', until, 100)).toEqual({ tasks: [], unsure: [] });
+    expect(await store.claimDue('smh', 'c', until, 100)).toEqual({ tasks: [], unsure: [] });
   });
 
   it('claims records up to a byte budget (at least one), so a batch of large records cannot exhaust memory', async () => {
@@ -222,27 +264,30 @@ describe('TaskStore leases', () => {
     const one = itemSize(toItem((await store.list({ provider: 'lke' })).items[0]!, store.config).item);
     const until = clock.now() + 60_000;
     // Three and a half records' worth: the fourth passes the budget, and picking stops there.
-    expect(await store.claimDue('lke', 'a', until, 100, new Set(), () => true, one * 3.5)).toHaveLength(4);
-    expect(await store.claimDue('lke', 'b', until, 100, new Set(), () => true, 1)).toHaveLength(1);
-    expect(await store.claimDue('lke', 'c', until, 100)).toHaveLength(5);
+    const tasks = async (claim: Promise<{ tasks: unknown[] }>) => (await claim).tasks;
+    expect(
+      await tasks(store.claimDue('lke', 'a', until, 100, new Set(), () => true, one * 3.5)),
+    ).toHaveLength(4);
+    expect(await tasks(store.claimDue('lke', 'b', until, 100, new Set(), () => true, 1))).toHaveLength(1);
+    expect(await tasks(store.claimDue('lke', 'c', until, 100))).toHaveLength(5);
   });
 
   it('makes a task due again when its lease runs out (a crashed poller)', async () => {
     const { task } = await track(store, LKE);
-    const [claimed] = await store.claimDue('lke', 'crashed', clock.now() + 60_000, 10);
+    const [claimed] = (await store.claimDue('lke', 'crashed', clock.now() + 60_000, 10)).tasks;
     expect(claimed?.lease).toMatchObject({ owner: 'crashed' });
     clock.advance(59_000);
-    expect(await store.claimDue('lke', 'next', clock.now() + 60_000, 10)).toEqual([]);
+    expect((await store.claimDue('lke', 'next', clock.now() + 60_000, 10)).tasks).toEqual([]);
     clock.advance(2_000);
-    const [again] = await store.claimDue('lke', 'next', clock.now() + 60_000, 10);
+    const [again] = (await store.claimDue('lke', 'next', clock.now() + 60_000, 10)).tasks;
     expect(again).toMatchObject({ id: task.id, lease: { owner: 'next' } });
   });
 
   it('does not claim a task before its next check', async () => {
     const delayed = storeFor(dynamo, clock, { POLL_FIRST_DELAY_SECONDS: '30' });
     await track(delayed, LKE);
-    expect(await delayed.claimDue('lke', 'p', clock.now() + 60_000, 10)).toEqual([]);
+    expect((await delayed.claimDue('lke', 'p', clock.now() + 60_000, 10)).tasks).toEqual([]);
     clock.advance(30_000);
-    expect(await delayed.claimDue('lke', 'p', clock.now() + 60_000, 10)).toHaveLength(1);
+    expect((await delayed.claimDue('lke', 'p', clock.now() + 60_000, 10)).tasks).toHaveLength(1);
   });
 });
