@@ -122,3 +122,35 @@ function holdsExactNumber(value: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether two JSON values are the same: numbers by value, however written (`1.5e30` and the digits DynamoDB
+ * writes back for it; an ExactNumber and a plain number), objects whatever the order of their keys (DynamoDB
+ * keeps none). Used to tell an unchanged reading from a changed one.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (
+    (typeof a === 'number' || a instanceof ExactNumber) &&
+    (typeof b === 'number' || b instanceof ExactNumber)
+  )
+    return numberKey(a) === numberKey(b);
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((item, n) => sameJson(item, b[n]));
+  }
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const left = Object.keys(a).filter((key) => (a as Record<string, unknown>)[key] !== undefined);
+    const right = Object.keys(b).filter((key) => (b as Record<string, unknown>)[key] !== undefined);
+    if (left.length !== right.length) return false;
+    return left.every(
+      (key) => key in b && sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
+    );
+  }
+  return a === b;
+}
+
+function numberKey(value: number | ExactNumber): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  const { negative, digits, exponent } = numberParts(typeof value === 'number' ? String(value) : value.value);
+  return digits === '0' ? '0' : `${negative ? '-' : ''}${digits}e${exponent}`;
+}

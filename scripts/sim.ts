@@ -28,9 +28,12 @@ async function main() {
   const started = Date.now();
   let failed = 0;
   const families: Record<string, number> = {};
+  const seconds: Record<string, number> = {};
   for (let seed = from; seed < from + seeds; seed++) {
+    const began = Date.now();
     const result = await simulate({ seed, family });
     families[result.family] = (families[result.family] ?? 0) + 1;
+    seconds[result.family] = (seconds[result.family] ?? 0) + (Date.now() - began) / 1000;
     if (result.violations.length > 0) {
       failed++;
       console.log(`\nseed ${seed} (${result.family}) FAILED — replay: SIM_SEED=${seed} npm run sim`);
@@ -43,8 +46,11 @@ async function main() {
         `${seed - from + 1} seeds, ${failed} failed, ${((Date.now() - started) / 1000).toFixed(0)} s`,
       );
   }
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`\n${seeds} seeds from ${from} in ${seconds} s: ${failed} failed ${JSON.stringify(families)}`);
+  const total = ((Date.now() - started) / 1000).toFixed(1);
+  const perFamily = Object.entries(families)
+    .map(([name, n]) => `${name} ${n} (${((seconds[name] ?? 0) / n).toFixed(2)} s each)`)
+    .join(', ');
+  console.log(`\n${seeds} seeds from ${from} in ${total} s: ${failed} failed; ${perFamily}`);
   process.exitCode = failed > 0 ? 1 : 0;
 }
 

@@ -1,6 +1,7 @@
 import { backoffMs, OUTBOX_RETRY, type BackoffPolicy } from '../backoff';
 import type { TrackingConfig } from '../config';
 import { ConflictError } from '../errors';
+import { sameJson } from '../json';
 import { CHANGED_DETAIL_TYPE, TERMINAL_DETAIL_TYPES } from '../handover/payloads';
 import { isFinished } from '../task';
 import {
@@ -164,7 +165,7 @@ export function isUnchangedCheck(task: TrackedTask, observation: Observation, ct
     task.lastError === null &&
     task.resultTruncated === null &&
     (task.lease?.check?.lastCheckedAt ?? '') < observation.checkedAt && // not older than what was stored
-    JSON.stringify(observation.result) === JSON.stringify(task.result)
+    sameJson(observation.result, task.result)
   );
 }
 

@@ -9,7 +9,7 @@ import { Rng } from './rng';
  * fairness), `calm` (no faults at all).
  */
 export type Family = 'mixed' | 'crashy' | 'storm' | 'overload' | 'calm';
-export const FAMILIES: readonly Family[] = ['mixed', 'mixed', 'mixed', 'crashy', 'storm', 'overload', 'calm'];
+export const FAMILIES: readonly Family[] = ['mixed', 'mixed', 'mixed', 'mixed', 'crashy', 'crashy', 'storm', 'overload', 'calm'];
 
 export type Action =
   | { kind: 'poll'; provider: 'lke' | 'smh' }
@@ -74,10 +74,10 @@ export function scenario(seed: number, family?: Family): Scenario {
   };
 
   const faultsUntil = START + r.int(6, 14) * MIN;
-  const end = kind === 'overload' ? START + 8 * MIN : faultsUntil + 45 * MIN;
+  const end = kind === 'overload' ? START + 6 * MIN : faultsUntil + 45 * MIN;
   const overload = kind === 'overload';
   const lkeRate = overload ? 5 : 20;
-  const base = overload ? r.int(20, 30) : r.int(10, 30);
+  const base = overload ? r.int(15, 20) : r.int(10, 30);
   const env: Record<string, string> = {
     TABLE_NAME: 'sim-tasks',
     POLL_FIRST_DELAY_SECONDS: String(r.pick([0, 0, 5, 15])),
@@ -109,7 +109,7 @@ export function scenario(seed: number, family?: Family): Scenario {
     return { running, final };
   };
 
-  const lkeCount = overload ? r.int(150, 250) : r.chance(0.7) ? r.int(1, 10) : 0;
+  const lkeCount = overload ? r.int(90, 130) : r.chance(0.7) ? r.int(1, 10) : 0;
   for (let n = 0; n < lkeCount; n++) {
     const taskId = String(1000 + n);
     const taskType = r.pick(['ExportAttributeLabel', 'ModifyAttributeLabel']);

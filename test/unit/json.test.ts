@@ -1,4 +1,12 @@
-import { ExactNumber, keepsExactly, numberParts, parseJson, stringifyJson, toNumber } from '../../lib/json';
+import {
+  ExactNumber,
+  keepsExactly,
+  numberParts,
+  parseJson,
+  sameJson,
+  stringifyJson,
+  toNumber,
+} from '../../lib/json';
 
 const BIG = '123456789012345678901234567890';
 
@@ -121,5 +129,24 @@ describe('ExactNumber', () => {
     expect(numberParts('-0.00120')).toEqual({ negative: true, digits: '12', exponent: -3 });
     expect(numberParts(BIG)).toEqual({ negative: false, digits: BIG.slice(0, -1), exponent: 29 });
     expect(numberParts('0e5')).toEqual({ negative: false, digits: '0', exponent: 0 });
+  });
+});
+
+describe('sameJson', () => {
+  it('compares numbers by value and objects whatever their key order, as DynamoDB hands them back', () => {
+    // DynamoDB writes `1.5e30` back as its digits, and keeps no key order: the same result, not a change.
+    expect(
+      sameJson(
+        { a: new ExactNumber('1.5e30'), b: [1, 2] },
+        { b: [1, 2], a: new ExactNumber('1' + '5' + '0'.repeat(29)) },
+      ),
+    ).toBe(true);
+    expect(sameJson({ size: 1.5 }, { size: new ExactNumber('1.50') })).toBe(true);
+    expect(sameJson(new ExactNumber('9007199254740993'), new ExactNumber('9007199254740992'))).toBe(false);
+    expect(sameJson({ a: 1 }, { a: 1, b: null })).toBe(false);
+    expect(sameJson({ a: 1, b: undefined }, { a: 1 })).toBe(true);
+    expect(sameJson([1, 2], [2, 1])).toBe(false);
+    expect(sameJson(null, {})).toBe(false);
+    expect(sameJson('1', 1)).toBe(false);
   });
 });
