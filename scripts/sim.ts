@@ -2,8 +2,9 @@ import { simulate } from '../test/sim/world';
 import type { Family } from '../test/sim/scenario';
 
 /**
- * `npm run sim -- --seeds N [--from S] [--family F]`: runs N seeds of the simulation (test/sim) and prints each
- * failing seed with its violations and the trace that led there. `SIM_SEED=S npm run sim` replays one seed step
+ * `npm run sim -- --seeds N [--from S] [--family F] [--quiet] [--stop]`: runs N seeds of the simulation (test/sim)
+ * and prints each failing seed with its violations and the trace that led there (`--quiet`: without the trace;
+ * `--stop`: stop at the first failing seed). `SIM_SEED=S npm run sim` replays one seed step
  * by step. Exits 1 when any seed broke a rule.
  */
 async function main() {
@@ -12,6 +13,7 @@ async function main() {
     const at = args.indexOf(`--${name}`);
     return at >= 0 ? args[at + 1] : undefined;
   };
+  const flag = (name: string) => args.includes(`--${name}`);
   const family = option('family') as Family | undefined;
   const replay = process.env.SIM_SEED;
   if (replay !== undefined) {
@@ -38,8 +40,8 @@ async function main() {
       failed++;
       console.log(`\nseed ${seed} (${result.family}) FAILED — replay: SIM_SEED=${seed} npm run sim`);
       for (const v of result.violations.slice(0, 10)) console.log(`  ${v}`);
-      if (option('quiet') === undefined) console.log(result.tail.slice(-40).join('\n'));
-      if (option('stop') !== undefined) break;
+      if (!flag('quiet')) console.log(result.tail.slice(-40).join('\n'));
+      if (flag('stop')) break;
     }
     if ((seed - from + 1) % 100 === 0)
       console.log(
