@@ -104,6 +104,7 @@ export class TableEngine {
   handle(operation: string, body: Record<string, unknown>): Record<string, unknown> {
     if (body.TableName !== this.name)
       throw new EngineError('ResourceNotFoundException', 'Requested resource not found');
+    checkUnused(body);
     switch (operation) {
       case 'GetItem':
         return this.getItem(body);
@@ -279,6 +280,31 @@ export class TableEngine {
       answer.LastEvaluatedKey = key;
     }
     return answer;
+  }
+}
+
+/** DynamoDB refuses expression attribute names and values that no expression of the request uses. */
+function checkUnused(body: Record<string, unknown>) {
+  const text = [
+    'ConditionExpression',
+    'UpdateExpression',
+    'KeyConditionExpression',
+    'FilterExpression',
+    'ProjectionExpression',
+  ]
+    .map((name) => (typeof body[name] === 'string' ? (body[name] as string) : ''))
+    .join(' ');
+  const used = new Set(text.match(/[#:][A-Za-z0-9_]+/g) ?? []);
+  for (const [field, kind] of [
+    ['ExpressionAttributeNames', 'names'],
+    ['ExpressionAttributeValues', 'values'],
+  ] as const) {
+    const unused = Object.keys((body[field] ?? {}) as object).filter((key) => !used.has(key));
+    if (unused.length > 0)
+      throw new EngineError(
+        'ValidationException',
+        `Value provided in ExpressionAttribute${kind === 'names' ? 'Names' : 'Values'} unused in expressions: keys: {${unused.join(', ')}}`,
+      );
   }
 }
 
