@@ -9,7 +9,17 @@ import { Rng } from './rng';
  * fairness), `calm` (no faults at all).
  */
 export type Family = 'mixed' | 'crashy' | 'storm' | 'overload' | 'calm';
-export const FAMILIES: readonly Family[] = ['mixed', 'mixed', 'mixed', 'mixed', 'crashy', 'crashy', 'storm', 'overload', 'calm'];
+export const FAMILIES: readonly Family[] = [
+  'mixed',
+  'mixed',
+  'mixed',
+  'mixed',
+  'crashy',
+  'crashy',
+  'storm',
+  'overload',
+  'calm',
+];
 
 export type Action =
   | { kind: 'poll'; provider: 'lke' | 'smh' }
