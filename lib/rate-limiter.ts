@@ -34,7 +34,9 @@ export class RateLimiter {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`rate limit must be a positive integer, got ${limit}`);
     this.spacingMs = (intervalMs + marginMs) / limit;
-    this.windowMs = intervalMs + marginMs;
+    // The last gate counts sends over a second and the shared quota's margin for network jitter (75 ms): calls
+    // sent a second apart may arrive closer together.
+    this.windowMs = intervalMs + Math.max(marginMs, 75);
     this.limit = limit;
     this.now = now;
   }
@@ -43,7 +45,8 @@ export class RateLimiter {
    * The last gate before a call is sent: waits until sending now keeps at most `limit` sends in any window, and
    * records the send. Slots are reserved (`acquire`) before a call's other waits (the shared quota); a call that
    * then goes out at another time than its slot (the shared quota failed open for a batch of waiting calls, which
-   * all go at once) must still never take this container over its limit. In the normal course it never waits.
+   * all go at once) must still never take this container over its limit, as Tencent counts it (arrivals, 75 ms
+   * of network jitter allowed, as in the shared quota). In the normal course it never waits.
    */
   async admit(options: { deadline?: number; signal?: AbortSignal } = {}): Promise<void> {
     for (;;) {

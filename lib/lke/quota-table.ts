@@ -127,9 +127,9 @@ export class QuotaTable {
   /**
    * Gives back the last `spanMs` of the schedule `name`, if its next free slot is still `end` (nobody booked
    * after them): slots a caller reserved and will not use become free for others. One conditional write, marked
-   * with an id of its own: when its answer is lost and the client sends it again, the failed condition is read
-   * back, and a write that did land is known as such (it would otherwise look refused, and the caller would keep
-   * slots the schedule has already given to others).
+   * with an id of its own, that never applies twice: when its answer is lost and the client sends it again, the
+   * retry fails its condition and is read back, and a write that did land is known as such (it would otherwise
+   * look refused, and the caller would keep slots the schedule has already given to others).
    */
   async returnSlots(name: string, end: number, spanMs: number, stats?: QuotaStats): Promise<boolean> {
     const key = { id: `quota#${name}` };
@@ -140,7 +140,9 @@ export class QuotaTable {
         TableName: this.deps.tableName,
         Key: key,
         UpdateExpression: 'SET #next = #next - :span, #returned = :mark',
-        ConditionExpression: '#next = :end',
+        // Not twice: between a landing whose answer was lost and the client's retry, another caller may book
+        // exactly the slots given back, and `#next = :end` hold again (the retry would give back theirs).
+        ConditionExpression: '#next = :end AND (attribute_not_exists(#returned) OR #returned <> :mark)',
         ExpressionAttributeNames: { '#next': 'next', '#returned': 'returned' },
         ExpressionAttributeValues: { ':span': spanMs, ':end': end, ':mark': mark },
       });

@@ -440,16 +440,20 @@ class PollRun {
    */
   private async giveBack() {
     const tasks: (TrackedTask | string)[] = [...this.held.values(), ...this.unsure];
-    this.unsure.clear();
     this.carry = [];
     await mapLimit(tasks, WRITE_CONCURRENCY, async (task) => {
       const id = typeof task === 'string' ? task : task.id;
       const current = typeof task === 'string' ? undefined : task;
       try {
-        await this.store.update(id, (record, c) => release(record, c), { current, owner: this.owner });
-        this.held.delete(id);
+        const outcome = await this.store.update(id, (record, c) => release(record, c), {
+          current,
+          owner: this.owner,
+        });
+        if (typeof task !== 'string') this.held.delete(id);
+        // A claim whose answer never came may still land after this read found it had not: only a release that
+        // was written settles it; otherwise it stays `unsure`, listed in the run's record (undone if it lands).
+        else if (outcome?.written) this.unsure.delete(id);
       } catch (error) {
-        if (typeof task === 'string') this.unsure.add(task);
         this.log.error('could not give a task back; its lease ends by itself and the check is undone then', {
           id,
           error: (error as Error).message,

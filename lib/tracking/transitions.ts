@@ -372,8 +372,10 @@ export function strike(
 }
 
 /** The task ends without a final upstream answer: past its max age, or the upstream no longer knows it. */
-export function expire(task: TrackedTask, message: string, ctx: Context): TrackedTask | null {
-  if (isFinished(task.status)) return null;
+export function expire(claimed: TrackedTask, message: string, ctx: Context): TrackedTask | null {
+  if (isFinished(claimed.status)) return null;
+  // A task claimed for a check that passed its max age before the check: the check is not made.
+  const task = unclaimed(claimed, ctx);
   const at = iso(ctx.now);
   const next: TrackedTask = {
     ...task,

@@ -17,7 +17,12 @@ export interface ProxiedRequest {
   nth: number;
 }
 
-export async function faultProxy(target: string, rule: (request: ProxiedRequest) => Fault = () => 'pass') {
+export async function faultProxy(
+  target: string,
+  rule: (request: ProxiedRequest) => Fault = () => 'pass',
+  /** Runs after a `lose` request applied, before its connection is cut: what another caller does meanwhile. */
+  meanwhile?: () => Promise<void>,
+) {
   const counts = new Map<string, number>();
   const seen: { operation: string; fault: Fault }[] = [];
   const server = createServer((req: IncomingMessage, res) => {
@@ -40,7 +45,10 @@ export async function faultProxy(target: string, rule: (request: ProxiedRequest)
         if (typeof value === 'string' && name !== 'host' && name !== 'connection') headers[name] = value;
       const answer = await fetch(target + (req.url ?? '/'), { method: req.method, headers, body: raw });
       const body = Buffer.from(await answer.arrayBuffer());
-      if (fault === 'lose') return req.socket.destroy(); // it applied; its answer is lost
+      if (fault === 'lose') {
+        await meanwhile?.();
+        return req.socket.destroy(); // it applied; its answer is lost
+      }
       res.writeHead(answer.status, {
         'content-type': answer.headers.get('content-type') ?? 'application/json',
       });

@@ -112,6 +112,8 @@ export function tableTransport(net: Net, options: TableNetOptions, caller: Calle
     const request = JSON.parse(body) as Record<string, unknown>;
     const what = `${operation} ${describeKey(request)}`;
     if (fault !== 'none') net.trace(`  fault ${fault} on table ${what} (${caller.id})`);
+    else if (describeKey(request).startsWith('quota#'))
+      net.trace(`  table ${what} ${String(request.UpdateExpression ?? '')} (${caller.id})`);
     if (fault === 'crash-before') {
       net.crash(caller, `died before ${what}`);
       return never();
@@ -139,6 +141,10 @@ export function tableTransport(net: Net, options: TableNetOptions, caller: Calle
         let answer: { status: number; body: string };
         try {
           answer = { status: 200, body: JSON.stringify(options.engine.handle(operation, request)) };
+          if (describeKey(request).startsWith('quota#'))
+            net.trace(
+              `  table ${what} applied → ${JSON.stringify(options.engine.snapshotOf(describeKey(request))?.next)} (${caller.id})`,
+            );
         } catch (error) {
           if (!(error instanceof EngineError)) throw error;
           answer = {
@@ -233,6 +239,7 @@ export class LkeUpstream {
           () => {
             const now = Date.now();
             this.log.arrived(caller, now);
+            this.net.trace(`  LKE call from ${caller.id} arrives (${key})`);
             // Tencent's own limit: more than the quota in a sliding second is refused.
             this.arrivals.push(now);
             while ((this.arrivals[0] as number) <= now - 1000) this.arrivals.shift();

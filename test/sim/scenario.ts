@@ -6,10 +6,12 @@ import { Rng } from './rng';
  * One seed's world: the tasks upstream and how they end, what the users do and when, the deployment's settings,
  * and the faults. Families weigh the draw: `mixed` (some of everything), `crashy` (processes die often),
  * `storm` (the table and AWS fail a lot), `overload` (more due LKE tasks than the quota can check, no faults:
- * fairness), `calm` (no faults at all).
+ * fairness), `quota` (LKE pollers and on-demand bursts sharing the quota while the table loses answers),
+ * `calm` (no faults at all).
  */
-export type Family = 'mixed' | 'crashy' | 'storm' | 'overload' | 'calm';
+export type Family = 'mixed' | 'crashy' | 'storm' | 'overload' | 'quota' | 'calm';
 export const FAMILIES: readonly Family[] = [
+  'quota',
   'mixed',
   'mixed',
   'mixed',
@@ -35,6 +37,8 @@ export interface Scenario {
   /** Faults (and crashes) happen before this time only. */
   faultsUntil: number;
   end: number;
+  /** A task that finished upstream by then must have its final status when the seed ends (liveness). */
+  settleBy: number;
   env: Record<string, string>;
   lkeRate: number;
   pollTimeoutMs: number;
@@ -59,22 +63,36 @@ export function scenario(seed: number, family?: Family): Scenario {
   const faulty = kind !== 'calm' && kind !== 'overload';
   const rate = (scale = 1) => (faulty ? r.pick(RATE_STEPS) * scale : 0);
   const storm = kind === 'storm' ? 6 : 1;
-  const tableRates: Rates = {
-    fail: rate(storm),
-    lose: rate(storm),
-    throttle: rate(storm),
-    slow: rate(storm / 2),
-    crash: kind === 'crashy' ? r.pick([0.005, 0.01, 0.02]) : rate(0.2),
-  };
-  const awsRates = {
-    fail: rate(storm),
-    lose: rate(storm),
-    throttle: rate(storm),
-    slow: rate(storm / 2),
-    crash: kind === 'crashy' ? 0.02 : rate(0.2),
-    partial: rate(storm),
-  };
-  const lkeRates: LkeRates = { throttle: rate(), error: rate(), cut: rate(), slow: rate(0.5) };
+  const quota = kind === 'quota';
+  const tableRates: Rates = quota
+    ? {
+        fail: r.pick([0, 0.02]),
+        lose: r.pick([0.05, 0.1, 0.2]),
+        throttle: 0.02,
+        slow: r.pick([0, 0.02]),
+        crash: 0,
+      }
+    : {
+        fail: rate(storm),
+        lose: rate(storm),
+        throttle: rate(storm),
+        slow: rate(storm / 2),
+        crash: kind === 'crashy' ? r.pick([0.005, 0.01, 0.02]) : rate(0.2),
+      };
+  const awsRates = quota
+    ? { fail: 0, lose: 0, throttle: 0, slow: 0, crash: 0, partial: 0 }
+    : {
+        fail: rate(storm),
+        lose: rate(storm),
+        throttle: rate(storm),
+        slow: rate(storm / 2),
+        crash: kind === 'crashy' ? 0.02 : rate(0.2),
+        partial: rate(storm),
+      };
+  // Under `quota`, Tencent never throttles but for the quota itself: a breach shows as what it is.
+  const lkeRates: LkeRates = quota
+    ? { throttle: 0, error: 0, cut: 0, slow: 0 }
+    : { throttle: rate(), error: rate(), cut: rate(), slow: rate(0.5) };
   const smhRates: SmhRates = {
     throttle: rate(),
     error: rate(),
@@ -84,16 +102,19 @@ export function scenario(seed: number, family?: Family): Scenario {
   };
 
   const faultsUntil = START + r.int(6, 14) * MIN;
-  const end = kind === 'overload' ? START + 6 * MIN : faultsUntil + 45 * MIN;
+  const end = kind === 'overload' ? START + 6 * MIN : faultsUntil + (quota ? 12 : 45) * MIN;
+  // Time enough for the slowest backoff (a check at most 3 minutes apart, an owed notification retried after at
+  // most 15), or, under `quota` (no hand-over faults, checks at most 30 s apart), a few minutes.
+  const settleBy = end - (quota ? 8 : 25) * MIN;
   const overload = kind === 'overload';
-  const lkeRate = overload ? 5 : 20;
-  const base = overload ? r.int(15, 20) : r.int(10, 30);
+  const lkeRate = overload || quota ? 5 : 20;
+  const base = overload ? r.int(15, 20) : quota ? r.int(10, 15) : r.int(10, 30);
   const env: Record<string, string> = {
     TABLE_NAME: 'sim-tasks',
     POLL_FIRST_DELAY_SECONDS: String(r.pick([0, 0, 5, 15])),
     POLL_BASE_INTERVAL_SECONDS: String(base),
     POLL_BACKOFF_FACTOR: '2',
-    POLL_MAX_INTERVAL_SECONDS: String(overload ? base * 2 : r.pick([60, 120, 180])),
+    POLL_MAX_INTERVAL_SECONDS: String(overload || quota ? base * 2 : r.pick([60, 120, 180])),
     POLL_MAX_AGE_DAYS: String(r.chance(0.1) ? 0.01 : 30),
     RETENTION_DAYS: '30',
     LKE_ENDPOINT: 'https://lke.sim.invalid',
@@ -119,7 +140,7 @@ export function scenario(seed: number, family?: Family): Scenario {
     return { running, final };
   };
 
-  const lkeCount = overload ? r.int(90, 130) : r.chance(0.7) ? r.int(1, 10) : 0;
+  const lkeCount = overload ? r.int(90, 130) : quota ? r.int(20, 35) : r.chance(0.7) ? r.int(1, 10) : 0;
   for (let n = 0; n < lkeCount; n++) {
     const taskId = String(1000 + n);
     const taskType = r.pick(['ExportAttributeLabel', 'ModifyAttributeLabel']);
@@ -145,7 +166,7 @@ export function scenario(seed: number, family?: Family): Scenario {
     addUserActions(r, actions, key, appear, faultsUntil, overload);
   }
 
-  const smhCount = overload ? 0 : r.chance(0.7) ? r.int(1, 25) : 0;
+  const smhCount = overload || quota ? 0 : r.chance(0.7) ? r.int(1, 25) : 0;
   for (let n = 0; n < smhCount; n++) {
     const library = r.pick(['simlibA', 'simlibB']);
     const levelDraw = r.next();
@@ -173,6 +194,20 @@ export function scenario(seed: number, family?: Family): Scenario {
   for (let at = START + r.int(1_000, 60_000); at < end; at += 60_000) {
     if (lke.size > 0) actions.push({ at, action: { kind: 'poll', provider: 'lke' } });
     if (smh.size > 0) actions.push({ at: at + 500, action: { kind: 'poll', provider: 'smh' } });
+    if (quota) {
+      // Two pollers at once, and bursts of on-demand reads, on one quota.
+      actions.push({ at: at + r.int(0, 2_000), action: { kind: 'poll', provider: 'lke' } });
+      const keys = [...lke.keys()];
+      for (let burst = 0; burst < 2; burst++) {
+        const from = at + r.int(0, 50_000);
+        for (let n = r.int(5, 12); n > 0; n--)
+          actions.push({
+            at: from + r.int(0, 300),
+            action: { kind: 'read', task: r.pick(keys), track: false },
+          });
+      }
+      continue;
+    }
     if (overload) {
       // The probe's overlap: several LKE pollers started together, sharing one quota from the start.
       for (let n = r.int(1, 2); n > 0; n--)
@@ -196,6 +231,7 @@ export function scenario(seed: number, family?: Family): Scenario {
     start: START,
     faultsUntil,
     end,
+    settleBy,
     env,
     lkeRate,
     pollTimeoutMs,

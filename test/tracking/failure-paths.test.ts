@@ -253,6 +253,35 @@ describe('the shared quota', () => {
     }
   });
 
+  it('never gives a return of slots twice, when someone books the same slots between its landing and the retry', async () => {
+    const tableName = testConfig().tableName;
+    const other = new QuotaTable({ client: dynamo.table, tableName });
+    let lost = 0;
+    const proxy = await faultProxy(
+      dynamo.endpoint,
+      ({ operation, body }) =>
+        operation === 'UpdateItem' && String(body.UpdateExpression).includes('- :span') && lost++ === 0
+          ? 'lose'
+          : 'pass',
+      // The return landed; before the client sends it again, another container books exactly those slots back.
+      async () => void (await other.reserveSlots('lke', 4, 50, Date.now() + 60_000)),
+    );
+    try {
+      const table = new QuotaTable({ client: DynamoDb.local(proxy.url), tableName });
+      const reserved = await table.reserveSlots('lke', 10, 50, Date.now() + 60_000);
+      expect(await table.returnSlots('lke', reserved.next, 200)).toBe(true);
+      const { Item } = await dynamo.table.send<{ Item?: { next: number } }>('GetItem', {
+        TableName: tableName,
+        Key: { id: 'quota#lke' },
+        ConsistentRead: true,
+      });
+      // Given back once (−200), booked again by the other (+200): the other's slots are still theirs.
+      expect(Item?.next).toBe(reserved.next);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('never lets one container send more than its limit in a second, when calls that waited fail open together', async () => {
     const sent: number[] = [];
     const sdk: LkeSdk = {
