@@ -22,7 +22,7 @@ import { environmentCredentials, signRequest, type AwsCredentials } from './sigv
 export type TableOperation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'Query';
 
 export interface DynamoDbOptions {
-  /** `https://dynamodb.<region>.amazonaws.com` unless given (a local DynamoDB, dynalite, a test proxy). */
+  /** Where requests go; by default as the AWS SDKs resolve it (`tableEndpoint`). */
   endpoint?: string;
   region?: string;
   /** Fixed credentials; by default the role's, from the environment the Lambda runtime sets. */
@@ -32,6 +32,25 @@ export interface DynamoDbOptions {
   attemptTimeoutMs?: number;
   /** How requests travel (Node's https by default). */
   transport?: TableTransport;
+}
+
+/**
+ * DynamoDB's endpoint as the AWS SDKs and the CLI resolve it ("Service-specific endpoints", AWS SDKs and Tools
+ * reference guide): `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL` (unless
+ * `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else the region's own host, in its partition: `amazonaws.com.cn`
+ * for the China regions (`cn-north-1`, `cn-northwest-1`), `amazonaws.com` elsewhere.
+ */
+export function tableEndpoint(region: string, env: Record<string, string | undefined> = process.env): string {
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.trim().toLowerCase() !== 'true') {
+    const configured = env.AWS_ENDPOINT_URL_DYNAMODB?.trim() || env.AWS_ENDPOINT_URL?.trim();
+    if (configured) return configured;
+  }
+  return `https://dynamodb.${region}.${dnsSuffix(region)}`;
+}
+
+/** The DNS suffix of a region's partition: the China regions are in `aws-cn`. */
+export function dnsSuffix(region: string): string {
+  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
 }
 
 /** An error DynamoDB answered, under its own name, or a fault on the way (`NetworkError`, `TimeoutError`). */
@@ -70,7 +89,7 @@ export class DynamoDb {
 
   constructor(private readonly options: DynamoDbOptions = {}) {
     this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
-    this.url = new URL(options.endpoint ?? `https://dynamodb.${this.region}.amazonaws.com`);
+    this.url = new URL(options.endpoint ?? tableEndpoint(this.region));
     this.limits = {
       maxAttempts: options.maxAttempts ?? TABLE_CLIENT_DEFAULTS.maxAttempts,
       connectTimeoutMs: options.connectTimeoutMs ?? TABLE_CLIENT_DEFAULTS.connectTimeoutMs,
