@@ -237,7 +237,7 @@ async function main() {
     const coldEnv = {
       ...env,
       TABLE_NAME: 'bench',
-      DYNAMODB_ENDPOINT: table.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: table.endpoint,
       NOTIFY_SINK_FILE: join(dir, 'cold-notifications.jsonl'),
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',

@@ -8,8 +8,9 @@
  * The sandbox listens on $SANDBOX_PORT (9100) when either API uses it, and the first lines say so.
  * - Tracking: an embedded DynamoDB (dynalite) on $DYNAMODB_PORT (8000) keeps its data under .data/ so it
  *   survives a restart; the pollers run on their schedule and can be invoked on the Lambda endpoint.
- * - Hand-over: notifications go to a local sink (.data/notifications.jsonl and a log line each) unless
- *   EVENTBRIDGE_ENDPOINT or STEPFUNCTIONS_ENDPOINT is set.
+ * - Hand-over: notifications go to a local sink (.data/notifications.jsonl and a log line each) unless an AWS
+ *   endpoint is set the way the AWS SDKs read it (AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL_SFN,
+ *   AWS_ENDPOINT_URL; or the older EVENTBRIDGE_ENDPOINT / STEPFUNCTIONS_ENDPOINT).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -143,14 +144,20 @@ async function main() {
     lines.push(`SMH: your library secrets, against ${env.SMH_BASE_URL ?? 'https://api.tencentsmh.cn'}`);
   }
   const dynamo = await startDynamo();
-  env.DYNAMODB_ENDPOINT = dynamo.endpoint;
-  if (!env.EVENTBRIDGE_ENDPOINT && !env.STEPFUNCTIONS_ENDPOINT) {
+  // The table is dynalite, named the way the AWS SDKs and the CLI read it; dynalite checks no signature, so
+  // placeholder keys do when the shell has none.
+  env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+  env.AWS_ACCESS_KEY_ID ??= 'local';
+  env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  delete env.DYNAMODB_ENDPOINT;
+  const eventBridge =
+    env.AWS_ENDPOINT_URL_EVENTBRIDGE || env.AWS_ENDPOINT_URL || env.EVENTBRIDGE_ENDPOINT || undefined;
+  const sfn = env.AWS_ENDPOINT_URL_SFN || env.AWS_ENDPOINT_URL || env.STEPFUNCTIONS_ENDPOINT || undefined;
+  if (!eventBridge && !sfn) {
     env.NOTIFY_SINK_FILE = join(dataDir, 'notifications.jsonl');
     lines.push(`Hand-over: events and Step Functions callbacks go to ${env.NOTIFY_SINK_FILE} (local sink)`);
   } else {
-    lines.push(
-      `Hand-over: EventBridge ${env.EVENTBRIDGE_ENDPOINT ?? '(AWS)'}, Step Functions ${env.STEPFUNCTIONS_ENDPOINT ?? '(AWS)'}`,
-    );
+    lines.push(`Hand-over: EventBridge ${eventBridge ?? '(AWS)'}, Step Functions ${sfn ?? '(AWS)'}`);
   }
   lines.push(
     `Tracking: table ${TABLE} in dynalite at ${dynamo.endpoint}, data in ${dataDir}`,

@@ -4,15 +4,17 @@ import { once } from './clients';
 import { logger } from './logger';
 
 /**
- * The container's notifier. On AWS: EventBridge (`EVENT_BUS_NAME`, default bus) and Step Functions, endpoints
- * overridable with EVENTBRIDGE_ENDPOINT / STEPFUNCTIONS_ENDPOINT. Under `npm start` without those endpoints,
- * NOTIFY_SINK_FILE names the local sink (a JSON-lines file plus a log line per notification).
+ * The container's notifier. On AWS: EventBridge (`EVENT_BUS_NAME`, default bus) and Step Functions, at the
+ * endpoints the AWS SDK resolves (`AWS_ENDPOINT_URL_EVENTBRIDGE` / `AWS_ENDPOINT_URL_SFN`, then
+ * `AWS_ENDPOINT_URL`); EVENTBRIDGE_ENDPOINT / STEPFUNCTIONS_ENDPOINT, this project's older names, are still read
+ * when none of those is set. Under `npm start` without any, NOTIFY_SINK_FILE names the local sink (a JSON-lines
+ * file plus a log line per notification).
  */
 export const notifier = once((): Notifier => {
   const sink = process.env.NOTIFY_SINK_FILE?.trim();
   if (sink) return new FileNotifier(sink, logger);
-  const eventBridgeEndpoint = process.env.EVENTBRIDGE_ENDPOINT?.trim();
-  const sfnEndpoint = process.env.STEPFUNCTIONS_ENDPOINT?.trim();
+  const eventBridgeEndpoint = legacyEndpoint('EVENTBRIDGE', 'EVENTBRIDGE_ENDPOINT');
+  const sfnEndpoint = legacyEndpoint('SFN', 'STEPFUNCTIONS_ENDPOINT');
   return new AwsNotifier({
     api: sdkHandoverApi({
       eventBridge: once(async () => {
@@ -28,3 +30,10 @@ export const notifier = once((): Notifier => {
     log: logger,
   });
 });
+
+/** A project-specific endpoint variable, read only where the SDK's own (`AWS_ENDPOINT_URL[_<SERVICE>]`) are unset. */
+function legacyEndpoint(service: string, name: string): string | undefined {
+  const env = process.env;
+  if (env[`AWS_ENDPOINT_URL_${service}`]?.trim() || env.AWS_ENDPOINT_URL?.trim()) return undefined;
+  return env[name]?.trim() || undefined;
+}

@@ -5,12 +5,15 @@ import { TaskStore } from '../../lib/tracking/store';
 import { once } from './clients';
 
 /**
- * The container's tracking store. `DYNAMODB_ENDPOINT` points it at a local DynamoDB (dynalite under
- * `npm start`), with placeholder credentials since dynalite checks none; on AWS the function's role signs.
+ * The container's table client. It goes where the AWS SDKs would (`AWS_ENDPOINT_URL_DYNAMODB`, then
+ * `AWS_ENDPOINT_URL`, else the region's DynamoDB) and signs with the credentials in the environment (on AWS, the
+ * function's role). `DYNAMODB_ENDPOINT`, this project's older name, is still read when neither is set, with the
+ * placeholder keys a local DynamoDB takes.
  */
 const tableClient = once(() => {
-  const endpoint = process.env.DYNAMODB_ENDPOINT?.trim();
-  return endpoint ? DynamoDb.local(endpoint) : new DynamoDb();
+  const legacy = process.env.DYNAMODB_ENDPOINT?.trim();
+  const configured = process.env.AWS_ENDPOINT_URL_DYNAMODB?.trim() || process.env.AWS_ENDPOINT_URL?.trim();
+  return legacy && !configured ? DynamoDb.local(legacy) : new DynamoDb();
 });
 
 export const taskStore = once(

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import aws4 from 'aws4';
 
 /** AWS credentials: what the Lambda runtime puts in the environment (a role's temporary keys). */
 export interface AwsCredentials {
@@ -15,9 +15,6 @@ export interface SignableRequest {
   body: string;
 }
 
-const sha256 = (data: string) => createHash('sha256').update(data, 'utf8').digest('hex');
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
-
 /** `20150830T123600Z`: the ISO basic format SigV4 wants. */
 export function amzDate(at: Date): string {
   return at
@@ -27,10 +24,11 @@ export function amzDate(at: Date): string {
 }
 
 /**
- * Signature Version 4 (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html) for the
- * requests this service makes: AWS JSON protocol POSTs to `/`. Adds `x-amz-date`, `x-amz-security-token` (with
- * temporary credentials) and `authorization` to the headers it answers; every header given is signed. Checked
- * against AWS's published example and against the AWS SDK's own signer in test/unit/aws-client.test.ts.
+ * Signature Version 4 (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html), by `aws4`,
+ * a maintained signer (about 90 million downloads a month; `@smithy/signature-v4`, the AWS SDK's, took ~55 ms to
+ * load against aws4's few: DEVELOPERS.md). Answers the headers to send: those given, `host`, `content-length`
+ * (for a body), `x-amz-date`, `x-amz-security-token` (temporary credentials) and `authorization`, every one
+ * signed. Checked against AWS's published example and the AWS SDK's own signer in test/unit/aws-client.test.ts.
  */
 export function signRequest(
   request: SignableRequest,
@@ -38,46 +36,21 @@ export function signRequest(
   scope: { region: string; service: string },
   at: Date = new Date(),
 ): Record<string, string> {
-  const stamp = amzDate(at);
-  const day = stamp.slice(0, 8);
-  const headers: Record<string, string> = { ...request.headers, host: request.url.host, 'x-amz-date': stamp };
-  if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
-  const names = Object.keys(headers)
-    .map((name) => name.toLowerCase())
-    .sort();
-  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const signedHeaders = names.join(';');
-  const canonicalQuery = [...request.url.searchParams.entries()]
-    .map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`)
-    .sort()
-    .join('&');
-  const canonical = [
-    request.method,
-    request.url.pathname.split('/').map(encodeRfc3986).join('/') || '/',
-    canonicalQuery,
-    names.map((name) => `${name}:${String(lower[name]).trim().replace(/\s+/g, ' ')}\n`).join(''),
-    signedHeaders,
-    sha256(request.body),
-  ].join('\n');
-  const credentialScope = `${day}/${scope.region}/${scope.service}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', stamp, credentialScope, sha256(canonical)].join('\n');
-  const key = hmac(
-    hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), scope.region), scope.service),
-    'aws4_request',
+  const headers: Record<string, string> = { ...request.headers, 'x-amz-date': amzDate(at) };
+  const signed = aws4.sign(
+    {
+      host: request.url.host,
+      method: request.method,
+      path: `${request.url.pathname}${request.url.search}`,
+      headers,
+      body: request.body,
+      service: scope.service,
+      region: scope.region,
+    },
+    credentials,
   );
-  const signature = createHmac('sha256', key).update(toSign, 'utf8').digest('hex');
-  return {
-    ...headers,
-    authorization:
-      `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${credentialScope}, ` +
-      `SignedHeaders=${signedHeaders}, Signature=${signature}`,
-  };
-}
-
-function encodeRfc3986(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  return Object.fromEntries(
+    Object.entries(signed.headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]),
   );
 }
 

@@ -15,11 +15,16 @@ const CANARY_KEY = 'canary-secret-key-should-never-be-deployed';
 
 let packaged: Packaged;
 beforeAll(async () => {
-  packaged = await packageService('prod', {
-    TENCENTCLOUD_SECRET_ID: CANARY_ID,
-    TENCENTCLOUD_SECRET_KEY: CANARY_KEY,
-    SMH_LIBRARY_SECRETS: JSON.stringify({ canarylib: CANARY_KEY }),
-  });
+  // In a China region, so that the template is also checked for ARNs of the wrong partition (`arn:aws:`).
+  packaged = await packageService(
+    'prod',
+    {
+      TENCENTCLOUD_SECRET_ID: CANARY_ID,
+      TENCENTCLOUD_SECRET_KEY: CANARY_KEY,
+      SMH_LIBRARY_SECRETS: JSON.stringify({ canarylib: CANARY_KEY }),
+    },
+    ['--region', 'cn-north-1'],
+  );
 }, 180_000);
 
 /** The text of one file in a zip, or of all its files joined. */
@@ -43,6 +48,12 @@ const fn = (logicalId: string) => {
 };
 
 describe('serverless package --stage prod (offline, no AWS credentials)', () => {
+  it('names no ARN of the wrong partition when packaged for a China region (every ARN is built on AWS::Partition)', () => {
+    const text = JSON.stringify(packaged.template);
+    expect(text.match(/arn:aws:[^"]{0,80}/g) ?? []).toEqual([]);
+    expect(text).toContain('AWS::Partition');
+  });
+
   it('declares lkeStatus on nodejs22.x / arm64 with its handler', () => {
     const props = fn('LkeStatusLambdaFunction');
     expect(props).toMatchObject({

@@ -2,7 +2,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDb, DynamoDbError } from '../../lib/aws/dynamodb';
+import { DynamoDb, DynamoDbError, tableEndpoint, type TransportRequest } from '../../lib/aws/dynamodb';
 import { signRequest } from '../../lib/aws/sigv4';
 import { startDynamo, type LocalDynamo } from '../helpers/dynamo';
 
@@ -58,6 +58,7 @@ describe('Signature Version 4', () => {
         headers: {
           'content-type': 'application/x-amz-json-1.0',
           'x-amz-target': 'DynamoDB_20120810.GetItem',
+          'content-length': String(Buffer.byteLength(body)),
         },
         body,
       },
@@ -81,6 +82,7 @@ describe('Signature Version 4', () => {
           host: url.hostname,
           'content-type': 'application/x-amz-json-1.0',
           'x-amz-target': 'DynamoDB_20120810.GetItem',
+          'content-length': String(Buffer.byteLength(body)),
         },
         body,
       },
@@ -88,6 +90,102 @@ describe('Signature Version 4', () => {
     );
     expect(ours.authorization).toBe(sdk.headers.authorization);
     expect(ours['x-amz-security-token']).toBe('tok/en+=');
+  });
+});
+
+describe('Signature Version 4, where our own signer was wrong', () => {
+  it('orders a query by key, one key a prefix of another, as the AWS SDK does', async () => {
+    const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+    const at = new Date('2026-12-01T00:00:00Z');
+    const url = new URL('https://example.amazonaws.com/path?a-b=2&a=1&b=%2F');
+    const ours = signRequest(
+      { method: 'GET', url, headers: {}, body: '' },
+      credentials,
+      {
+        region: 'us-east-1',
+        service: 'service',
+      },
+      at,
+    );
+    const sdk = await new SignatureV4({
+      service: 'service',
+      region: 'us-east-1',
+      credentials,
+      sha256: Sha256,
+      applyChecksum: false,
+    }).sign(
+      {
+        method: 'GET',
+        protocol: 'https:',
+        hostname: url.hostname,
+        path: url.pathname,
+        query: { 'a-b': '2', a: '1', b: '/' },
+        headers: { host: url.hostname },
+      },
+      { signingDate: at },
+    );
+    expect(ours.authorization).toBe(sdk.headers.authorization);
+  });
+});
+
+describe('where the table client sends (AWS endpoint settings, the China partition)', () => {
+  it('takes AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL, unless told to ignore them, else the region host', () => {
+    const both = { AWS_ENDPOINT_URL_DYNAMODB: 'http://ddb:8000', AWS_ENDPOINT_URL: 'http://all:4566' };
+    expect(tableEndpoint('eu-west-1', both)).toBe('http://ddb:8000');
+    expect(tableEndpoint('eu-west-1', { AWS_ENDPOINT_URL: 'http://all:4566' })).toBe('http://all:4566');
+    expect(tableEndpoint('eu-west-1', { ...both, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).toBe(
+      'https://dynamodb.eu-west-1.amazonaws.com',
+    );
+    expect(tableEndpoint('cn-north-1', {})).toBe('https://dynamodb.cn-north-1.amazonaws.com.cn');
+    expect(tableEndpoint('cn-northwest-1', {})).toBe('https://dynamodb.cn-northwest-1.amazonaws.com.cn');
+  });
+
+  it('signs for a China region on its own host, as the AWS SDK signs it', async () => {
+    const credentials = { accessKeyId: 'ASIACN', secretAccessKey: 'cn-secret', sessionToken: 'cn-token' };
+    let sent: TransportRequest | undefined;
+    const client = new DynamoDb({
+      region: 'cn-north-1',
+      credentials,
+      transport: async (request) => {
+        sent = request;
+        return { status: 200, body: '{}' };
+      },
+    });
+    await client.send('GetItem', { TableName: 't', Key: { id: 'x' } });
+    const request = sent as TransportRequest;
+    expect(request.url.host).toBe('dynamodb.cn-north-1.amazonaws.com.cn');
+    expect(request.headers.authorization).toMatch(
+      /Credential=ASIACN\/\d{8}\/cn-north-1\/dynamodb\/aws4_request/,
+    );
+    const at = new Date(
+      request.headers['x-amz-date']!.replace(
+        /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/,
+        '$1-$2-$3T$4:$5:$6Z',
+      ),
+    );
+    const { authorization: _a, ...signedHeaders } = request.headers;
+    const sdk = await new SignatureV4({
+      service: 'dynamodb',
+      region: 'cn-north-1',
+      credentials,
+      sha256: Sha256,
+      applyChecksum: false,
+    }).sign(
+      {
+        method: 'POST',
+        protocol: 'https:',
+        hostname: request.url.hostname,
+        path: '/',
+        headers: Object.fromEntries(
+          Object.entries(signedHeaders).filter(
+            ([name]) => name !== 'x-amz-date' && name !== 'x-amz-security-token',
+          ),
+        ),
+        body: request.body,
+      },
+      { signingDate: at },
+    );
+    expect(request.headers.authorization).toBe(sdk.headers.authorization);
   });
 });
 
