@@ -13,4 +13,6 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(@middy|@seriousme))'],
   testTimeout: 20000,
   setupFiles: ['<rootDir>/test/setup-env.js'],
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
 };

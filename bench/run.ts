@@ -170,6 +170,29 @@ async function naiveBundle(dir: string): Promise<string> {
   return out;
 }
 
+const SIGNERS = ['own', 'aws4', 'smithy'] as const;
+const SIGNER_NAMES: Record<(typeof SIGNERS)[number], string> = {
+  own: 'our own (lib/aws/sigv4.ts before issue 17)',
+  aws4: '`aws4` (what the table client uses)',
+  smithy: "`@smithy/signature-v4` (the AWS SDK's)",
+};
+
+/** One signer bundled alone (bench/signers/<name>.ts), as a function bundle would carry it. */
+async function signerBundle(name: (typeof SIGNERS)[number], dir: string): Promise<ColdTarget> {
+  const out = join(dir, `signer-${name}.js`);
+  await build({
+    entryPoints: [join(ROOT, 'bench', 'signers', `${name}.ts`)],
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    outfile: out,
+    logLevel: 'error',
+  });
+  return { bundle: out, payload: {}, loadOnly: true };
+}
+
 /** Lines of `bench/results.md`, written at the end. */
 const results: string[] = [];
 const report = (line = '') => {
@@ -250,6 +273,8 @@ async function main() {
       '(empty)': { bundle: emptyFile, payload: {}, loadOnly: true },
       '(naive)': { bundle: naiveFile, payload: {} },
     };
+    // The table client's signer (issue 17): each candidate bundled alone, loaded and used once, in the same rounds.
+    for (const signer of SIGNERS) targets[`(signer ${signer})`] = await signerBundle(signer, dir);
     const sizes: Record<string, { zip: number; bundle: number }> = {};
     for (const name of Object.keys(INVOKES)) {
       const zipFile = join(dir, `${name}.zip`);
@@ -279,6 +304,18 @@ async function main() {
         `| ${name} | ${kb(sizes[name]!.zip)} | ${kb(sizes[name]!.bundle)} | ${fn.loadMs.toFixed(1)} ms | ` +
           `${ratio.toFixed(2)}× | ${fn.firstInvokeMs.toFixed(1)} ms | ${fn.rssMiB.toFixed(0)} MiB | ` +
           `${goal(ratio <= GOAL_RATIO)} / ${goal(fn.loadMs <= GOAL_ADDED_MS)} |`,
+      );
+    }
+    report();
+    report("The table client's signer, bundled alone, loaded and used once (load, over an empty process):");
+    report();
+    report('| signer | bundle | load |');
+    report('| --- | --- | --- |');
+    for (const signer of SIGNERS) {
+      const target = targets[`(signer ${signer})`]!;
+      report(
+        `| ${SIGNER_NAMES[signer]} | ${kb((await stat(target.bundle)).size)} | ` +
+          `${cold[`(signer ${signer})`]!.loadMs.toFixed(1)} ms |`,
       );
     }
     const unbenched = (await readdir(dir)).filter(

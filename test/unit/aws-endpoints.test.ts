@@ -70,6 +70,7 @@ it('sends every AWS call of a function to AWS_ENDPOINT_URL when that is all that
     TENCENTCLOUD_SECRET_PARAMETER: '/tencent-task-tracker/test/tencentcloud',
     LKE_ENDPOINT: sandbox.url,
     LKE_RATE_LIMIT_PER_SECOND: '1000',
+    POWERTOOLS_METRICS_DISABLED: 'true',
   };
   let summary: unknown;
   await jest.isolateModulesAsync(async () => {
