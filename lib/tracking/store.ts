@@ -194,7 +194,10 @@ export class TaskStore {
         const next = claim(await this.settleStale(candidate), ctx, leaseUntil);
         if (!next) return undefined;
         const outcome = await this.put({ ...next, version: candidate.version + 1 }, candidate.version);
-        return 'written' in outcome ? outcome.written : undefined;
+        if ('written' in outcome) return outcome.written;
+        // Our claim landed, its answer was lost, and another writer landed after it (so the read-back shows
+        // another writeId): the lease still names this run, which no one else writes.
+        return outcome.conflict?.lease?.owner === owner ? outcome.conflict : undefined;
       } catch (error) {
         result.error ??= error;
         result.unsure.push(candidate.id); // the write may have landed, its answer lost
@@ -293,7 +296,10 @@ export class TaskStore {
   /**
    * One conditional Put: on a new id (`expectedVersion` null) or on the version that was read. On a failed
    * condition, reads the record: if it carries this write's id, the write had landed (its answer was lost and
-   * the SDK retried it), so it counts as written; otherwise answers the record as it is now.
+   * the SDK retried it), so it counts as written; otherwise answers the record as it is now. When another writer
+   * landed after ours, the read-back cannot tell: callers re-apply their transition, and transitions are written
+   * so that applying one again changes nothing (a poller's only while it holds its lease, `heldBy`; a claim
+   * recognises its own lease, `claimDue`).
    */
   private async put(task: TrackedTask, expectedVersion: number | null): Promise<PutOutcome> {
     const { item, task: stored } = toItem(

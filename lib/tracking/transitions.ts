@@ -130,6 +130,16 @@ function unclaimed(task: TrackedTask, ctx: Context): TrackedTask {
   return ctx.owner !== undefined && task.lease?.owner === ctx.owner ? undoClaim(task) : task;
 }
 
+/**
+ * Whether a write may apply a poller's outcome: only while its claim holds (on-demand writers, without an
+ * owner, always may). A poller whose write landed but whose answer was lost, after another writer landed too,
+ * cannot recognise its write by its `writeId` and applies its transition again to the fresh record: the first
+ * one already let the lease go, so the second changes nothing (a check is never counted twice).
+ */
+function heldBy(task: TrackedTask, ctx: Context): boolean {
+  return ctx.owner === undefined || task.lease?.owner === ctx.owner;
+}
+
 /** A lease that ended while it still holds the check its poller wrote up front: that poller's run is over. */
 export function isStaleCheck(task: TrackedTask, now: number): boolean {
   return !!task.lease?.check && Date.parse(task.lease.until) <= now;
@@ -285,7 +295,7 @@ function withStatus(
  * with a check a poller has only claimed.
  */
 export function observe(claimed: TrackedTask, observation: Observation, ctx: Context): TrackedTask | null {
-  if (isFinished(claimed.status)) return null;
+  if (isFinished(claimed.status) || !heldBy(claimed, ctx)) return null;
   const finished = isFinished(observation.status);
   const fromPoller = ctx.owner !== undefined;
   const task = fromPoller ? unclaimed(claimed, ctx) : finished ? undoClaim(claimed) : claimed;
@@ -330,7 +340,7 @@ export interface Failure {
 
 /** A poller's check that failed for a reason that says nothing about the task (throttling, outage, auth…). */
 export function failCheck(claimed: TrackedTask, failure: Failure, ctx: Context): TrackedTask | null {
-  if (isFinished(claimed.status)) return null;
+  if (isFinished(claimed.status) || !heldBy(claimed, ctx)) return null;
   const task = unclaimed(claimed, ctx);
   const polls = task.polls + 1;
   return {
@@ -355,7 +365,7 @@ export function strike(
   after: number,
   goneMessage: string,
 ): TrackedTask | null {
-  if (isFinished(claimed.status)) return null;
+  if (isFinished(claimed.status) || !heldBy(claimed, ctx)) return null;
   const task = unclaimed(claimed, ctx);
   const same = task.strikes?.code === failure.code;
   const strikes = {
@@ -373,7 +383,7 @@ export function strike(
 
 /** The task ends without a final upstream answer: past its max age, or the upstream no longer knows it. */
 export function expire(claimed: TrackedTask, message: string, ctx: Context): TrackedTask | null {
-  if (isFinished(claimed.status)) return null;
+  if (isFinished(claimed.status) || !heldBy(claimed, ctx)) return null;
   // A task claimed for a check that passed its max age before the check: the check is not made.
   const task = unclaimed(claimed, ctx);
   const at = iso(ctx.now);

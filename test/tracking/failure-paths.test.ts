@@ -120,6 +120,46 @@ describe('a claim that fails', () => {
   });
 });
 
+describe('a write whose answer was lost while another writer landed after it', () => {
+  const reading = (status: Observation['status'], at: number): Observation => ({
+    status,
+    upstreamStatus: status.toUpperCase(),
+    result: null,
+    message: '',
+    checkedAt: new Date(at).toISOString(),
+  });
+
+  it('is still known as ours: a claim is won, a failed check counted once', async () => {
+    const { task } = await track(store, lkeTask('250'));
+    let lose = 2; // the claim, then the failed check's write
+    const proxy = await faultProxy(
+      dynamo.endpoint,
+      ({ operation, body }) =>
+        operation === 'PutItem' &&
+        requestId(body) === task.id &&
+        body.ConditionExpression === '#v = :v' &&
+        lose-- > 0
+          ? 'lose'
+          : 'pass',
+      // Before the client sends the write again, an on-demand read stores a reading (another writeId).
+      async () => void (await trackReading(store, task.identity, reading('running', clock.advance(1)))),
+    );
+    try {
+      const proxied = through(proxy.url);
+      const claimed = await proxied.claimDue('lke', 'p', clock.now() + 60_000, 10);
+      expect(claimed).toMatchObject({ tasks: [{ id: task.id, lease: { owner: 'p' } }], unsure: [] });
+      await proxied.update(task.id, (current, ctx) => failCheck(current, { code: 'X', message: 'x' }, ctx), {
+        current: claimed.tasks[0],
+        owner: 'p',
+      });
+      // Two on-demand readings and one failed check: three, not four; the backoff counts one poller check.
+      expect(await get(task.id)).toMatchObject({ attempts: 3, polls: 1, lease: null });
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('a poller that dies between claim and settle', () => {
   it('leaves no check counted that was not made: the next claim undoes it, and the backoff stays where it was', async () => {
     const { task } = await track(store, lkeTask('300'));

@@ -16,27 +16,46 @@ import { testConfig } from '../helpers/dynamo';
 const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 const ctx = (now: number): Context => ({ now, schedule: testConfig(), owner: 'poller' });
 const task = () => newTask(lkeIdentity({ botBizId: '1', taskType: 'T', taskId: '1' }), ctx(T0));
+/** As a poller holds it for its check: a poller's outcome applies only while its lease holds. */
+const held = (record: TrackedTask): TrackedTask => ({
+  ...record,
+  lease: { owner: 'poller', until: new Date(T0 + 3_600_000).toISOString() },
+});
 const notFound = { code: 'TaskNotFound', message: 'gone' };
 
 describe('strike (giving a task up)', () => {
   it('needs the refusals to span a check interval, however many there were', () => {
-    const once = strike(task(), notFound, ctx(T0), 2, 'gone for good') as TrackedTask;
-    const twiceQuickly = strike(once, notFound, ctx(T0 + 1_000), 2, 'gone for good') as TrackedTask;
+    const once = strike(held(task()), notFound, ctx(T0), 2, 'gone for good') as TrackedTask;
+    const twiceQuickly = strike(held(once), notFound, ctx(T0 + 1_000), 2, 'gone for good') as TrackedTask;
     expect(twiceQuickly).toMatchObject({ status: 'pending', strikes: { count: 2 } });
-    const later = strike(twiceQuickly, notFound, ctx(T0 + 60_000), 2, 'gone for good') as TrackedTask;
+    const later = strike(held(twiceQuickly), notFound, ctx(T0 + 60_000), 2, 'gone for good') as TrackedTask;
     expect(later).toMatchObject({ status: 'expired', message: 'gone for good' });
   });
 
   it('starts counting again when the refusal changes', () => {
-    const once = strike(task(), notFound, ctx(T0), 2, 'x') as TrackedTask;
+    const once = strike(held(task()), notFound, ctx(T0), 2, 'x') as TrackedTask;
     const other = strike(
-      once,
+      held(once),
       { code: 'UpstreamError', message: 'no' },
       ctx(T0 + 60_000),
       2,
       'x',
     ) as TrackedTask;
     expect(other).toMatchObject({ status: 'pending', strikes: { code: 'UpstreamError', count: 1 } });
+  });
+});
+
+describe("a poller's outcome", () => {
+  it('applies only while the poller holds the task: applied again after its lease went, it changes nothing', () => {
+    const failure = { code: 'UpstreamUnavailable', message: 'down' };
+    const first = strike(held(task()), failure, ctx(T0), 3, 'x') as TrackedTask;
+    expect(first).toMatchObject({ attempts: 1, polls: 1, lease: null });
+    expect(strike(first, failure, ctx(T0 + 10), 3, 'x')).toBeNull();
+    expect(expire(first, 'gave up', ctx(T0 + 10))).toBeNull();
+    // An on-demand writer (no owner) is not a poller.
+    expect(expire(first, 'gave up', { ...ctx(T0 + 10), owner: undefined })).toMatchObject({
+      status: 'expired',
+    });
   });
 });
 
@@ -111,7 +130,7 @@ describe('hand-over payloads', () => {
   });
 
   it('an expired task fails its waiters with TaskExpired', () => {
-    const expired = expire(task(), 'gave up', ctx(T0)) as TrackedTask;
+    const expired = expire(held(task()), 'gave up', ctx(T0)) as TrackedTask;
     expect(callbackPayload(expired)).toMatchObject({ kind: 'failure', error: 'TaskExpired' });
   });
 });
