@@ -44,3 +44,8 @@ export function deadlineSignal(timeoutMs: number, caller?: AbortSignal) {
     },
   };
 }
+
+/** One attempt's time: its own timeout, cut at the caller's deadline (at least 1 ms: the call then times out). */
+export function attemptBudget(timeoutMs: number, deadline?: number): number {
+  return deadline === undefined ? timeoutMs : Math.max(1, Math.min(timeoutMs, deadline - Date.now()));
+}

@@ -13,22 +13,25 @@ export function sdkHandoverApi(clients: {
 }): HandoverApi {
   const sfn = async () => ({ client: await clients.sfn(), sdk: await import('@aws-sdk/client-sfn') });
   return {
-    async putEvents(entries) {
+    async putEvents(entries, options) {
       const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
-      const answer = await (await clients.eventBridge()).send(new PutEventsCommand({ Entries: entries }));
+      const client = await clients.eventBridge();
+      const answer = await client.send(new PutEventsCommand({ Entries: entries }), {
+        abortSignal: options?.signal,
+      });
       return answer.Entries ?? [];
     },
-    async sendTaskSuccess(input) {
+    async sendTaskSuccess(input, options) {
       const { client, sdk } = await sfn();
-      return client.send(new sdk.SendTaskSuccessCommand(input));
+      return client.send(new sdk.SendTaskSuccessCommand(input), { abortSignal: options?.signal });
     },
-    async sendTaskFailure(input) {
+    async sendTaskFailure(input, options) {
       const { client, sdk } = await sfn();
-      return client.send(new sdk.SendTaskFailureCommand(input));
+      return client.send(new sdk.SendTaskFailureCommand(input), { abortSignal: options?.signal });
     },
-    async sendTaskHeartbeat(input) {
+    async sendTaskHeartbeat(input, options) {
       const { client, sdk } = await sfn();
-      return client.send(new sdk.SendTaskHeartbeatCommand(input));
+      return client.send(new sdk.SendTaskHeartbeatCommand(input), { abortSignal: options?.signal });
     },
   };
 }

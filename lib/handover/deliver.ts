@@ -21,6 +21,8 @@ export interface DeliverOptions {
   log?: Log;
   /** Entries the caller just queued: delivered now even though the sweep would wait for them. */
   fresh?: ReadonlySet<string>;
+  /** Ends the hand-over when the caller's time is up (what was not delivered is retried later). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -46,7 +48,8 @@ export async function deliverOutbox(
   if (events.length > 0) {
     try {
       const prepared = events.map((entry) => prepareEvent(task, entry));
-      for (const [id, result] of await notifier.publish(prepared)) results.set(id, result);
+      for (const [id, result] of await notifier.publish(prepared, { signal: options.signal }))
+        results.set(id, result);
     } catch (error) {
       const reason = `publishing failed: ${(error as Error).name}`;
       for (const entry of events) results.set(entry.id, { outcome: 'retry', reason });
@@ -56,7 +59,8 @@ export async function deliverOutbox(
     const payload = callbackPayload(task);
     for (const entry of callbacks) {
       try {
-        results.set(entry.id, await notifier.callback(entry.taskToken, payload));
+        if (options.signal?.aborted) break; // out of time: retried later
+        results.set(entry.id, await notifier.callback(entry.taskToken, payload, { signal: options.signal }));
       } catch (error) {
         results.set(entry.id, { outcome: 'retry', reason: `callback failed: ${(error as Error).name}` });
       }

@@ -22,9 +22,14 @@ import {
  */
 export interface Notifier {
   /** Publishes events; answers, per event id, how it went. */
-  publish(events: PreparedEvent[]): Promise<Map<string, Delivery>>;
-  callback(taskToken: string, payload: CallbackPayload): Promise<Delivery>;
-  heartbeat(taskToken: string): Promise<Delivery>;
+  publish(events: PreparedEvent[], options?: HandoverOptions): Promise<Map<string, Delivery>>;
+  callback(taskToken: string, payload: CallbackPayload, options?: HandoverOptions): Promise<Delivery>;
+  heartbeat(taskToken: string, options?: HandoverOptions): Promise<Delivery>;
+}
+
+/** The caller's time: a hand-over that is still waiting when `signal` aborts stops (its entries are retried). */
+export interface HandoverOptions {
+  signal?: AbortSignal;
 }
 
 /** Step Functions errors that mean the callback can never be accepted: the token is dead, or the payload bad. */
@@ -92,10 +97,14 @@ export interface HandoverApi {
   /** PutEvents; answers the result entries, in the order of the request's. */
   putEvents(
     entries: PutEventsRequestEntry[],
+    options?: HandoverOptions,
   ): Promise<{ EventId?: string; ErrorCode?: string; ErrorMessage?: string }[]>;
-  sendTaskSuccess(input: { taskToken: string; output: string }): Promise<unknown>;
-  sendTaskFailure(input: { taskToken: string; error: string; cause: string }): Promise<unknown>;
-  sendTaskHeartbeat(input: { taskToken: string }): Promise<unknown>;
+  sendTaskSuccess(input: { taskToken: string; output: string }, options?: HandoverOptions): Promise<unknown>;
+  sendTaskFailure(
+    input: { taskToken: string; error: string; cause: string },
+    options?: HandoverOptions,
+  ): Promise<unknown>;
+  sendTaskHeartbeat(input: { taskToken: string }, options?: HandoverOptions): Promise<unknown>;
 }
 
 export interface AwsNotifierDeps {
@@ -110,7 +119,8 @@ export class AwsNotifier implements Notifier {
     this.log = deps.log ?? silentLog;
   }
 
-  async publish(events: PreparedEvent[]): Promise<Map<string, Delivery>> {
+  async publish(events: PreparedEvent[], options: HandoverOptions = {}): Promise<Map<string, Delivery>> {
+    const { signal } = options;
     const results = new Map<string, Delivery>();
     const byId = new Map(events.map((e) => [e.id, e]));
     const toEntry = (event: PreparedEvent): PutEventsRequestEntry => ({
@@ -128,14 +138,20 @@ export class AwsNotifier implements Notifier {
     let again = events.map((e) => e.id);
     let alone: string[] = [];
     for (let round = 0; round < PUT_EVENTS_ROUNDS && again.length + alone.length > 0; round++) {
-      if (round > 0) await sleep(backoffMs(PUT_EVENTS_RETRY, round - 1));
+      if (round > 0) await sleep(backoffMs(PUT_EVENTS_RETRY, round - 1), signal);
       const requests = [...batchesOf(again), ...alone.map((id) => [id])];
       again = [];
       alone = [];
       for (const request of requests) {
+        if (signal?.aborted) {
+          // Out of the caller's time: what is not sent yet goes at the next try.
+          for (const id of request)
+            results.set(id, { outcome: 'retry', reason: 'no time was left to send it' });
+          continue;
+        }
         const entries = request.map((id) => toEntry(byId.get(id) as PreparedEvent));
         try {
-          const answer = await this.deps.api.putEvents(entries);
+          const answer = await this.deps.api.putEvents(entries, options);
           request.forEach((id, n) => {
             const result = answer[n];
             if (result?.EventId && !result.ErrorCode) results.set(id, { outcome: 'done' });
@@ -168,21 +184,33 @@ export class AwsNotifier implements Notifier {
     return results;
   }
 
-  async callback(taskToken: string, payload: CallbackPayload): Promise<Delivery> {
+  async callback(
+    taskToken: string,
+    payload: CallbackPayload,
+    options: HandoverOptions = {},
+  ): Promise<Delivery> {
     const { api } = this.deps;
     if (payload.kind === 'success') {
       return this.send(
-        () => api.sendTaskSuccess({ taskToken, output: payload.output }),
+        () => api.sendTaskSuccess({ taskToken, output: payload.output }, options),
         taskToken,
         'SendTaskSuccess',
       );
     }
     const { error, cause } = payload;
-    return this.send(() => api.sendTaskFailure({ taskToken, error, cause }), taskToken, 'SendTaskFailure');
+    return this.send(
+      () => api.sendTaskFailure({ taskToken, error, cause }, options),
+      taskToken,
+      'SendTaskFailure',
+    );
   }
 
-  async heartbeat(taskToken: string): Promise<Delivery> {
-    return this.send(() => this.deps.api.sendTaskHeartbeat({ taskToken }), taskToken, 'SendTaskHeartbeat');
+  async heartbeat(taskToken: string, options: HandoverOptions = {}): Promise<Delivery> {
+    return this.send(
+      () => this.deps.api.sendTaskHeartbeat({ taskToken }, options),
+      taskToken,
+      'SendTaskHeartbeat',
+    );
   }
 
   private async send(call: () => Promise<unknown>, taskToken: string, action: string): Promise<Delivery> {

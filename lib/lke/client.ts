@@ -27,7 +27,7 @@ import { RateLimiter } from '../rate-limiter';
 import { logRetry, withRetry } from '../retry';
 import { normalizeLkeStatus, type LkeTaskQuery, type LkeTaskStatus } from '../task';
 import type { CredentialProvider, TencentCredential } from '../tencent-credentials';
-import { deadlineSignal, type CallOptions } from '../upstream';
+import { attemptBudget, deadlineSignal, type CallOptions } from '../upstream';
 import { CONNECTION_CUT, cutAwareAgent } from './cut-aware-agent';
 import { ON_DEMAND_WAIT_MS, type Priority, type Quota } from './quota';
 
@@ -91,8 +91,8 @@ export class LkeClient {
   }
 
   /** Gives back the quota slots this container reserved and will not use (a poller between batches). */
-  async releaseQuota(): Promise<void> {
-    await this.quota?.release?.();
+  async releaseQuota(options: CallOptions = {}): Promise<void> {
+    await this.quota?.release?.(options);
   }
 
   async getTaskStatus(query: LkeTaskQuery, options: LkeCallOptions = {}): Promise<LkeTaskStatus> {
@@ -119,7 +119,7 @@ export class LkeClient {
         await this.waitForSlot(options);
         const started = Date.now();
         try {
-          const answer = read(await this.attempt<R>(client, action, request, options.signal));
+          const answer = read(await this.attempt<R>(client, action, request, options));
           recordUpstream(this.metrics, started);
           return answer;
         } catch (error) {
@@ -168,8 +168,9 @@ export class LkeClient {
     }
   }
 
-  private async attempt<T>(client: LkeSdk, action: string, request: object, signal?: AbortSignal) {
-    const attempt = deadlineSignal(this.config.timeoutMs, signal);
+  private async attempt<T>(client: LkeSdk, action: string, request: object, options: CallOptions) {
+    // At most timeoutMs, and never past the caller's deadline (a poller needs the rest to store what it found).
+    const attempt = deadlineSignal(attemptBudget(this.config.timeoutMs, options.deadline), options.signal);
     let response: unknown;
     try {
       response = await client.request(action, request, { signal: attempt.signal });

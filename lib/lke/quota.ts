@@ -29,8 +29,8 @@ export interface Quota {
    * first), so that an on-demand call's ON_DEMAND_WAIT_MS covers both. Refusals are QuotaBusyError.
    */
   acquire(priority: Priority, options: CallOptions, since?: number): Promise<void>;
-  /** Gives back the slots this container reserved and will not use (a poller between batches). */
-  release?(): Promise<void>;
+  /** Gives back the slots this container reserved and will not use (a poller between batches), within `options`. */
+  release?(options?: CallOptions): Promise<void>;
 }
 
 /** A poller reserves this much of the schedule at a time (10 slots at 20/s; fewer at a lower limit). */
@@ -178,7 +178,7 @@ export class SharedQuota implements Quota {
    * between batches wastes no quota. Best effort: one conditional write, or nothing. The slots leave this
    * container before the write goes out: if its answer never comes, they may already be someone else's.
    */
-  async release(): Promise<void> {
+  async release(options: CallOptions = {}): Promise<void> {
     const last = this.slots.at(-1);
     if (last === undefined || Math.abs(last + this.spacingMs - this.reservedUntil) > 1) return;
     const usable = this.slots.filter((slot) => slot > Date.now() + this.spacingMs).length;
@@ -188,7 +188,8 @@ export class SharedQuota implements Quota {
     this.slots.splice(this.slots.length - usable, usable);
     this.reservedUntil = end - span;
     try {
-      const table = (await this.deps.table()).within({ deadline: Date.now() + POLL_RESERVE_BUDGET_MS });
+      const deadline = Math.min(Date.now() + POLL_RESERVE_BUDGET_MS, options.deadline ?? Infinity);
+      const table = (await this.deps.table()).within({ deadline, signal: options.signal });
       const returned = await table.returnSlots(this.deps.name ?? 'lke', end, span, this.stats);
       this.seen = returned ? end - span : 0; // not returned: someone booked after them (seen again next time)
     } catch {

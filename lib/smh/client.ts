@@ -24,7 +24,7 @@ import {
   type SmhTaskStatus,
   type TaskResult,
 } from '../task';
-import { deadlineSignal, type CallOptions } from '../upstream';
+import { attemptBudget, deadlineSignal, type CallOptions } from '../upstream';
 import type { LibraryAccess, LibrarySecretProvider } from './secrets';
 
 export interface SmhClientDeps {
@@ -299,7 +299,8 @@ export class SmhClient {
     const url = new URL(path, access.baseUrl ?? this.config.baseUrl);
     for (const [name, value] of Object.entries(params))
       if (value !== undefined) url.searchParams.set(name, value);
-    const attempt = deadlineSignal(this.config.timeoutMs, options.signal);
+    // At most timeoutMs, and never past the caller's deadline (a poller needs the rest to store what it found).
+    const attempt = deadlineSignal(attemptBudget(this.config.timeoutMs, options.deadline), options.signal);
     let response: Response;
     let text: string;
     try {

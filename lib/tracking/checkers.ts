@@ -125,7 +125,7 @@ export function lkeChecker(client: () => LkeClient, concurrency = 20): Checker {
         }
         found(task, outcome);
       });
-      await client().releaseQuota(); // slots this batch did not use go back to the shared quota
+      await client().releaseQuota({ deadline, signal }); // slots this batch did not use go back to the quota
       return outcomes;
     },
   };

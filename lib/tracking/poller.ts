@@ -10,6 +10,7 @@ import {
 } from '../errors';
 import { silentLog, type Log } from '../log';
 import { sleep } from '../retry';
+import { deadlineSignal } from '../upstream';
 import { isFinished } from '../task';
 import { deliverOutbox } from '../handover/deliver';
 import { tokenFingerprint, type Notifier } from '../handover/notifier';
@@ -61,6 +62,8 @@ const LEASE_GRACE_MS = 30_000;
 /** After upstream throttling: wait this long before the next batch, and retry the task after it. */
 const THROTTLE_PAUSE_MS = 5_000;
 const WRITE_CONCURRENCY = 8;
+/** Hand-overs stop this long before the deadline: the writes that settle them, and the run's end, need the rest. */
+const HANDOVER_MARGIN_MS = 2_000;
 /** A run claims what it can check at this share of the pace it has kept (see `claimSize`)… */
 const PACE_MARGIN = 0.5;
 /** …and at most what it checks in this long at that pace: it never holds more than a few seconds' work… */
@@ -147,6 +150,8 @@ class PollRun {
   private readonly pace = { checks: 0, ms: 0 };
   /** The next batch, being claimed. */
   private ahead?: Promise<Claimed>;
+  /** Ends every hand-over HANDOVER_MARGIN_MS before the deadline (what was not delivered is retried later). */
+  private readonly handover: ReturnType<typeof deadlineSignal>;
 
   constructor(deps: PollerDeps, options: PollOptions) {
     this.store = deps.store.within({ deadline: options.deadline, signal: options.signal });
@@ -160,6 +165,7 @@ class PollRun {
     this.leaseUntil = options.deadline + LEASE_GRACE_MS;
     this.checkDeadline = options.deadline - checkMarginMs;
     this.stopClaimingAt = options.deadline - claimMarginMs;
+    this.handover = deadlineSignal(options.deadline - HANDOVER_MARGIN_MS - Date.now(), options.signal);
     this.batchSize = this.store.config.batchSize ?? deps.checker.runLimits.batchSize;
     this.maxTasksPerRun = this.store.config.maxTasksPerRun ?? deps.checker.runLimits.maxTasksPerRun;
   }
@@ -185,8 +191,11 @@ class PollRun {
         await this.checkAndSettle([], true);
     } finally {
       if (this.ahead) await this.ahead; // its tasks are held: given back below
-      await this.giveBack();
+      // The record first, while there is time: it lists everything still held or unsure, and what is then given
+      // back has no lease left for anyone to settle by it.
       await this.recordRun();
+      await this.giveBack();
+      this.handover.clear();
     }
     return this.end();
   }
@@ -464,8 +473,9 @@ class PollRun {
 
   /**
    * Writes the run's record when it left unchanged checks unwritten, so that whoever next writes one of those
-   * records knows the check was made (store `recordRun`). Without it (the run died, or the table failed here),
-   * they are undone: a check counted that was made is better lost than one counted that was not.
+   * records knows the check was made (store `recordRun`), listing what the run still holds or is unsure of (about
+   * to be given back, if the table lets it). Without it (the run died, or the table failed here), the unchanged
+   * checks are undone: a check counted that was made is better lost than one counted that was not.
    */
   private async recordRun() {
     if (this.confirmed === 0) return;
@@ -565,8 +575,10 @@ class PollRun {
   private async heartbeat(task: TrackedTask) {
     if (!this.notifier || !task.notify?.heartbeat || isFinished(task.status)) return;
     const dead: string[] = [];
+    const { signal } = this.handover;
     for (const token of task.notify.taskTokens) {
-      const sent = await this.notifier.heartbeat(token);
+      if (signal.aborted) break; // out of time: the next check heartbeats again
+      const sent = await this.notifier.heartbeat(token, { signal });
       if (sent.outcome !== 'dead') continue;
       dead.push(token);
       this.log.warn('the execution no longer waits (its heartbeat was refused); waiter removed', {

@@ -455,7 +455,7 @@ export class AwsEndpoint {
   ) {}
 
   apiFor(caller: Caller): HandoverApi {
-    const call = <T>(what: string, apply: () => T): Promise<T> => {
+    const call = <T>(what: string, apply: () => T, signal?: AbortSignal): Promise<T> => {
       if (!caller.alive) return never();
       const fault = drawFault(this.net, this.rates);
       if (fault !== 'none') this.net.trace(`  fault ${fault} on ${what} (${caller.id})`);
@@ -464,7 +464,7 @@ export class AwsEndpoint {
         return never();
       }
       return trip(
-        undefined,
+        signal,
         this.net.rng.int(5, 40),
         fault === 'slow' ? this.net.rng.int(3_000, 8_000) : this.net.rng.int(5, 40),
         caller,
@@ -486,61 +486,77 @@ export class AwsEndpoint {
             return { error: () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }) };
           return { answer: () => result };
         },
-        () => new Error('aborted'),
+        () => Object.assign(new Error('Request aborted'), { name: 'AbortError' }),
       );
     };
     return {
-      putEvents: (entries) =>
-        call(`PutEvents ×${entries.length}`, () => {
-          if (entries.length > AWS_LIMITS.putEventsEntries)
-            throw awsError('ValidationException', 400, 'PutEvents takes at most 10 entries');
-          const size = entries.reduce((sum, e) => sum + putEventsEntrySize(e), 0);
-          if (size > AWS_LIMITS.putEventsBytes)
-            throw awsError('ValidationException', 400, `PutEvents request of ${size} bytes is over 256 KB`);
-          const partial = this.net.faultsOn() && this.net.rng.chance(this.rates.partial);
-          return entries.map((entry, n) => {
-            if (partial && this.net.rng.chance(0.5))
-              return { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' };
-            const detail = JSON.parse(entry.Detail ?? '{}') as {
-              eventId: string;
-              status: string;
-              id: string;
-            };
-            this.events.delivered({
-              eventId: detail.eventId,
-              detailType: entry.DetailType ?? '',
-              status: detail.status,
-              taskId: detail.id,
-              at: Date.now(),
-              detail: entry.Detail ?? '',
+      putEvents: (entries, options) =>
+        call(
+          `PutEvents ×${entries.length}`,
+          () => {
+            if (entries.length > AWS_LIMITS.putEventsEntries)
+              throw awsError('ValidationException', 400, 'PutEvents takes at most 10 entries');
+            const size = entries.reduce((sum, e) => sum + putEventsEntrySize(e), 0);
+            if (size > AWS_LIMITS.putEventsBytes)
+              throw awsError('ValidationException', 400, `PutEvents request of ${size} bytes is over 256 KB`);
+            const partial = this.net.faultsOn() && this.net.rng.chance(this.rates.partial);
+            return entries.map((entry, n) => {
+              if (partial && this.net.rng.chance(0.5))
+                return { ErrorCode: 'InternalFailure', ErrorMessage: 'try again' };
+              const detail = JSON.parse(entry.Detail ?? '{}') as {
+                eventId: string;
+                status: string;
+                id: string;
+              };
+              this.events.delivered({
+                eventId: detail.eventId,
+                detailType: entry.DetailType ?? '',
+                status: detail.status,
+                taskId: detail.id,
+                at: Date.now(),
+                detail: entry.Detail ?? '',
+              });
+              return { EventId: `evt-${n}-${detail.eventId}` };
             });
-            return { EventId: `evt-${n}-${detail.eventId}` };
-          });
-        }),
-      sendTaskSuccess: ({ taskToken, output }) =>
-        call('SendTaskSuccess', () => {
-          const execution = this.waiting(taskToken);
-          if (Buffer.byteLength(output) > AWS_LIMITS.taskOutputBytes)
-            throw awsError('InvalidOutput', 400, 'output is over 256 KB');
-          JSON.parse(output);
-          execution.callbacks.push({ kind: 'success', output, at: Date.now() });
-          this.events.callback(execution, 'success', { output });
-          return {};
-        }),
-      sendTaskFailure: ({ taskToken, error, cause }) =>
-        call('SendTaskFailure', () => {
-          const execution = this.waiting(taskToken);
-          if (error.length > AWS_LIMITS.taskErrorChars || cause.length > AWS_LIMITS.taskCauseChars)
-            throw awsError('ValidationException', 400, 'error or cause too long');
-          execution.callbacks.push({ kind: 'failure', error, at: Date.now() });
-          this.events.callback(execution, 'failure', { error });
-          return {};
-        }),
-      sendTaskHeartbeat: ({ taskToken }) =>
-        call('SendTaskHeartbeat', () => {
-          this.waiting(taskToken).heartbeats++;
-          return {};
-        }),
+          },
+          options?.signal,
+        ),
+      sendTaskSuccess: ({ taskToken, output }, options) =>
+        call(
+          'SendTaskSuccess',
+          () => {
+            const execution = this.waiting(taskToken);
+            if (Buffer.byteLength(output) > AWS_LIMITS.taskOutputBytes)
+              throw awsError('InvalidOutput', 400, 'output is over 256 KB');
+            JSON.parse(output);
+            execution.callbacks.push({ kind: 'success', output, at: Date.now() });
+            this.events.callback(execution, 'success', { output });
+            return {};
+          },
+          options?.signal,
+        ),
+      sendTaskFailure: ({ taskToken, error, cause }, options) =>
+        call(
+          'SendTaskFailure',
+          () => {
+            const execution = this.waiting(taskToken);
+            if (error.length > AWS_LIMITS.taskErrorChars || cause.length > AWS_LIMITS.taskCauseChars)
+              throw awsError('ValidationException', 400, 'error or cause too long');
+            execution.callbacks.push({ kind: 'failure', error, at: Date.now() });
+            this.events.callback(execution, 'failure', { error });
+            return {};
+          },
+          options?.signal,
+        ),
+      sendTaskHeartbeat: ({ taskToken }, options) =>
+        call(
+          'SendTaskHeartbeat',
+          () => {
+            this.waiting(taskToken).heartbeats++;
+            return {};
+          },
+          options?.signal,
+        ),
     };
   }
 

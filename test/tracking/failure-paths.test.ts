@@ -2,6 +2,7 @@ import { DynamoDb } from '../../lib/aws/dynamodb';
 import { lkeConfig } from '../../lib/config';
 import { StoreUnavailableError } from '../../lib/errors';
 import type { Notifier } from '../../lib/handover/notifier';
+import { AwsNotifier } from '../../lib/handover/notifier';
 import { ExactNumber } from '../../lib/json';
 import { LkeClient, type LkeSdk } from '../../lib/lke/client';
 import type { Quota } from '../../lib/lke/quota';
@@ -265,6 +266,61 @@ describe('numbers and values the table cannot hold', () => {
     const { task } = await track(store, lkeTask('500'));
     const far = store.within({ deadline: Date.now() + 40 * 86_400_000 });
     await expect(far.get(task.id)).resolves.toMatchObject({ id: task.id });
+  });
+});
+
+describe('calls that could outlast the run', () => {
+  const hang = (signal?: AbortSignal) =>
+    new Promise<never>((_, reject) =>
+      signal?.addEventListener('abort', () =>
+        reject(Object.assign(new Error('aborted'), { name: 'AbortError' })),
+      ),
+    );
+
+  it("an upstream attempt ends at the caller's deadline, not after its own 5 s", async () => {
+    const client = new LkeClient({
+      config: lkeConfig({ LKE_ENDPOINT: 'http://127.0.0.1:9', LKE_TIMEOUT_MS: '5000' }),
+      credentials: async () => ({ secretId: 'AKIDx', secretKey: 'k' }),
+      sdk: () => ({ request: (_action, _request, { signal }) => hang(signal) }),
+    });
+    const started = Date.now();
+    const error = await client
+      .getTaskStatus({ botBizId: '1', taskType: 'T', taskId: '1' }, { deadline: Date.now() + 300 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UpstreamTimeout' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("a hand-over stops when the caller's time is up, and what it did not send is retried later", async () => {
+    const calls: string[] = [];
+    const notifier = new AwsNotifier({
+      api: {
+        putEvents: async (_entries, options) => {
+          calls.push('PutEvents');
+          return hang(options?.signal);
+        },
+        sendTaskSuccess: async (_input, options) => hang(options?.signal),
+        sendTaskFailure: async (_input, options) => hang(options?.signal),
+        sendTaskHeartbeat: async (_input, options) => hang(options?.signal),
+      },
+      busName: 'default',
+    });
+    const event = {
+      id: 'e1',
+      detailType: 'Task Succeeded',
+      detail: '{}',
+      time: new Date(),
+      resultOmitted: false,
+    };
+    const started = Date.now();
+    const results = await notifier.publish([event, { ...event, id: 'e2' }], {
+      signal: AbortSignal.timeout(200),
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect([...results.values()].map((r) => r.outcome)).toEqual(['retry', 'retry']);
+    expect(await notifier.heartbeat('tok', { signal: AbortSignal.timeout(100) })).toMatchObject({
+      outcome: 'retry',
+    });
   });
 });
 
