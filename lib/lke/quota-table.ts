@@ -17,7 +17,15 @@ import type { CallOptions } from '../upstream';
  * `next`). Or `busyUntil`: when the schedule's next free slot opens (it was booked beyond the latest start asked
  * for). `next`: the schedule's next free slot as last seen.
  */
-export type Reservation = ({ first: number; earliest: number } | { busyUntil: number }) & { next: number };
+export type Reservation = (
+  | {
+      first: number;
+      earliest: number;
+      /** The schedule's change count right after this reservation: a return of its slots names it. */
+      seq: number;
+    }
+  | { busyUntil: number }
+) & { next: number };
 
 /** DynamoDB operations made for quota reservations, for cost accounting. */
 export interface QuotaStats {
@@ -62,19 +70,21 @@ export class QuotaTable {
   ): Promise<Reservation> {
     const key = { id: `quota#${name}` };
     const span = count * spacingMs;
+    // Every change of the schedule counts itself in `seq` (a reservation, a return), so that a return can name
+    // the state it gives back from.
     const update = async (expression: string, condition: string, values: Record<string, number>) => {
       if (stats) stats.writes++;
       try {
         const { Attributes } = await this.send('UpdateItem', {
           TableName: this.deps.tableName,
           Key: key,
-          UpdateExpression: expression,
+          UpdateExpression: `${expression} ADD #seq :one`,
           ConditionExpression: condition,
-          ExpressionAttributeNames: { '#next': 'next' },
-          ExpressionAttributeValues: values,
+          ExpressionAttributeNames: { '#next': 'next', '#seq': 'seq' },
+          ExpressionAttributeValues: { ...values, ':one': 1 },
           ReturnValues: 'UPDATED_NEW',
         });
-        return Number(Attributes?.next);
+        return { end: Number(Attributes?.next), seq: Number(Attributes?.seq) };
       } catch (error) {
         if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
         throw error;
@@ -107,9 +117,10 @@ export class QuotaTable {
       // known: busy, then idle); a refusal of both is settled by one read.
       const paths = next === 0 ? [busy, idle] : next >= now ? [busy] : [idle, busy];
       for (const path of next > latestStart ? [] : paths) {
-        const end = await path();
-        if (end !== undefined)
-          return { first: end - span, earliest: path === idle ? idleSince : end - span, next: end };
+        const done = await path();
+        if (done === undefined) continue;
+        const { end, seq } = done;
+        return { first: end - span, earliest: path === idle ? idleSince : end - span, next: end, seq };
       }
       if (stats) stats.reads++;
       const { Item } = await this.send('GetItem', {
@@ -125,28 +136,29 @@ export class QuotaTable {
   }
 
   /**
-   * Gives back the last `spanMs` of the schedule `name`, if its next free slot is still `end` (nobody booked
-   * after them): slots a caller reserved and will not use become free for others. One conditional write, marked
-   * with an id of its own, that never applies twice: when its answer is lost and the client sends it again, the
-   * retry fails its condition and is read back, and a write that did land is known as such (it would otherwise
-   * look refused, and the caller would keep slots the schedule has already given to others).
+   * Gives back the last `spanMs` of the schedule `name`, if nothing changed it since the caller's reservation or
+   * last return (`seq`, the change count it was given then): slots a caller reserved and will not use become free
+   * for others. One conditional write, marked with an id of its own. It never applies twice, nor over a change
+   * made in between (which a condition on the next free slot alone would not see: another caller may book and give
+   * back the same span). When its answer is lost and the client sends it again, the failed condition is read back,
+   * and a write that did land is known as such. Answers the schedule's change count after the return, or undefined
+   * when nothing was given back.
    */
-  async returnSlots(name: string, end: number, spanMs: number, stats?: QuotaStats): Promise<boolean> {
+  async returnSlots(name: string, seq: number, spanMs: number, stats?: QuotaStats): Promise<number | undefined> {
     const key = { id: `quota#${name}` };
     const mark = (this.deps.newId ?? randomUUID)();
     if (stats) stats.writes++;
     try {
-      await this.send('UpdateItem', {
+      const { Attributes } = await this.send('UpdateItem', {
         TableName: this.deps.tableName,
         Key: key,
-        UpdateExpression: 'SET #next = #next - :span, #returned = :mark',
-        // Not twice: between a landing whose answer was lost and the client's retry, another caller may book
-        // exactly the slots given back, and `#next = :end` hold again (the retry would give back theirs).
-        ConditionExpression: '#next = :end AND (attribute_not_exists(#returned) OR #returned <> :mark)',
-        ExpressionAttributeNames: { '#next': 'next', '#returned': 'returned' },
-        ExpressionAttributeValues: { ':span': spanMs, ':end': end, ':mark': mark },
+        UpdateExpression: 'SET #next = #next - :span, #returned = :mark ADD #seq :one',
+        ConditionExpression: '#seq = :seq',
+        ExpressionAttributeNames: { '#next': 'next', '#returned': 'returned', '#seq': 'seq' },
+        ExpressionAttributeValues: { ':span': spanMs, ':seq': seq, ':mark': mark, ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
       });
-      return true;
+      return Number(Attributes?.seq);
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
       if (stats) stats.reads++;
@@ -155,7 +167,8 @@ export class QuotaTable {
         Key: key,
         ConsistentRead: true,
       });
-      return Item?.returned === mark;
+      // Ours landed: the count it left is known (others may have changed the schedule since).
+      return Item?.returned === mark ? seq + 1 : undefined;
     }
   }
 

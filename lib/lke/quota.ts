@@ -71,6 +71,8 @@ export class SharedQuota implements Quota {
   private seen = 0;
   /** The end of this container's last reservation (the schedule's next free slot right after it). */
   private reservedUntil = 0;
+  /** The schedule's change count right after that reservation (or this container's last return since). */
+  private reservedSeq = 0;
 
   constructor(private readonly deps: SharedQuotaDeps) {
     const marginMs = deps.marginMs ?? 75;
@@ -166,6 +168,7 @@ export class SharedQuota implements Quota {
     if ('first' in reserved) {
       for (let n = 0; n < this.pollBatch; n++) this.slots.push(reserved.first + n * this.spacingMs);
       this.reservedUntil = reserved.next;
+      this.reservedSeq = reserved.seq;
     } else {
       const spread = Math.random() * this.pollBatch * this.spacingMs;
       await this.waitUntil(reserved.busyUntil - POLL_HORIZON_MS + spread, options);
@@ -190,8 +193,9 @@ export class SharedQuota implements Quota {
     try {
       const deadline = Math.min(Date.now() + POLL_RESERVE_BUDGET_MS, options.deadline ?? Infinity);
       const table = (await this.deps.table()).within({ deadline, signal: options.signal });
-      const returned = await table.returnSlots(this.deps.name ?? 'lke', end, span, this.stats);
-      this.seen = returned ? end - span : 0; // not returned: someone booked after them (seen again next time)
+      const seq = await table.returnSlots(this.deps.name ?? 'lke', this.reservedSeq, span, this.stats);
+      if (seq !== undefined) this.reservedSeq = seq;
+      this.seen = seq !== undefined ? end - span : 0; // not returned: the schedule changed since (seen next time)
     } catch {
       this.seen = 0; // not known whether they went back: they are not used here either way
     }

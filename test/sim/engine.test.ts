@@ -78,14 +78,14 @@ function randomRequest(r: Rng, version: Map<string, number>): [string, Record<st
         {
           TableName: TABLE,
           Key: { id: 'quota#lke' },
-          UpdateExpression: idle ? 'SET #next = :end' : 'SET #next = #next + :span',
+          UpdateExpression: idle ? 'SET #next = :end ADD #seq :one' : 'SET #next = #next + :span ADD #seq :one',
           ConditionExpression: idle
             ? 'attribute_not_exists(#next) OR #next < :now'
             : '#next BETWEEN :now AND :latest',
-          ExpressionAttributeNames: { '#next': 'next' },
+          ExpressionAttributeNames: { '#next': 'next', '#seq': 'seq' },
           ExpressionAttributeValues: idle
-            ? { ':end': now + 500, ':now': now }
-            : { ':span': 250, ':now': now, ':latest': now + 2000 },
+            ? { ':end': now + 500, ':now': now, ':one': 1 }
+            : { ':span': 250, ':now': now, ':latest': now + 2000, ':one': 1 },
           ReturnValues: 'UPDATED_NEW',
         },
       ];
@@ -96,10 +96,11 @@ function randomRequest(r: Rng, version: Map<string, number>): [string, Record<st
         {
           TableName: TABLE,
           Key: { id: 'quota#lke' },
-          UpdateExpression: 'SET #next = #next - :span, #returned = :mark',
-          ConditionExpression: '#next = :end',
-          ExpressionAttributeNames: { '#next': 'next', '#returned': 'returned' },
-          ExpressionAttributeValues: { ':span': 250, ':end': r.int(0, 20) * 250, ':mark': r.text(6) },
+          UpdateExpression: 'SET #next = #next - :span, #returned = :mark ADD #seq :one',
+          ConditionExpression: '#seq = :seq',
+          ExpressionAttributeNames: { '#next': 'next', '#returned': 'returned', '#seq': 'seq' },
+          ExpressionAttributeValues: { ':span': 250, ':seq': r.int(0, 6), ':mark': r.text(6), ':one': 1 },
+          ReturnValues: 'UPDATED_NEW',
         },
       ];
     default:

@@ -542,7 +542,7 @@ function evaluate(node: Node, item: Item, names: Record<string, string>, values:
 /** `SET a = b [+|- c], …` and `REMOVE a, …`, the forms the store uses. */
 function applyUpdate(expression: string, item: Item, names: Record<string, string>, values: Item) {
   const clauses = expression
-    .split(/\b(?=SET\b|REMOVE\b)/i)
+    .split(/\b(?=SET\b|REMOVE\b|ADD\b)/i)
     .map((c) => c.trim())
     .filter(Boolean);
   const nameOf = (token: string) => {
@@ -555,6 +555,18 @@ function applyUpdate(expression: string, item: Item, names: Record<string, strin
     const body = rest.join(' ');
     if (verb?.toUpperCase() === 'REMOVE') {
       for (const token of body.split(',').map((t) => t.trim())) delete item[nameOf(token)];
+      continue;
+    }
+    if (verb?.toUpperCase() === 'ADD') {
+      // ADD a number: to the attribute, or from nothing (the attribute is created).
+      for (const pair of body.split(',').map((t) => t.trim())) {
+        const [target, token] = pair.split(/\s+/) as [string, string];
+        const addend = values[token];
+        const current = item[nameOf(target)];
+        if (!addend || !('N' in addend) || (current && !('N' in current)))
+          throw new EngineError('ValidationException', 'An operand in the update expression has an incorrect data type');
+        item[nameOf(target)] = { N: String(Number(current && 'N' in current ? current.N : 0) + Number(addend.N)) };
+      }
       continue;
     }
     for (const assignment of body.split(',').map((t) => t.trim())) {
@@ -592,10 +604,12 @@ function applyUpdate(expression: string, item: Item, names: Record<string, strin
 }
 
 function updatedNames(expression: string, names: Record<string, string>): string[] {
-  const set = /\bSET\b(.*?)(?=\bREMOVE\b|$)/i.exec(expression)?.[1] ?? '';
-  return set
-    .split(',')
-    .map((a) => a.split('=')[0]?.trim() ?? '')
+  const set = /\bSET\b(.*?)(?=\bREMOVE\b|\bADD\b|$)/i.exec(expression)?.[1] ?? '';
+  const add = /\bADD\b(.*?)(?=\bREMOVE\b|\bSET\b|$)/i.exec(expression)?.[1] ?? '';
+  return [
+    ...set.split(',').map((a) => a.split('=')[0]?.trim() ?? ''),
+    ...add.split(',').map((a) => a.trim().split(/\s+/)[0] ?? ''),
+  ]
     .filter(Boolean)
     .map((token) => (token.startsWith('#') ? (names[token] as string) : token));
 }

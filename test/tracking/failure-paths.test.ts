@@ -335,9 +335,10 @@ describe('the shared quota', () => {
     try {
       const table = new QuotaTable({ client: DynamoDb.local(proxy.url), tableName: testConfig().tableName });
       const reserved = await table.reserveSlots('lke', 10, 50, Date.now() + 60_000);
-      expect(reserved).toHaveProperty('first');
+      if (!('first' in reserved)) throw new Error('no reservation');
       const end = reserved.next;
-      expect(await table.returnSlots('lke', end, 200)).toBe(true); // applied once, recognised on the retry
+      // Applied once, recognised on the retry.
+      expect(await table.returnSlots('lke', reserved.seq, 200)).toBe(reserved.seq + 1);
       const { Item } = await dynamo.table.send<{ Item?: { next: number } }>('GetItem', {
         TableName: testConfig().tableName,
         Key: { id: 'quota#lke' },
@@ -365,7 +366,8 @@ describe('the shared quota', () => {
     try {
       const table = new QuotaTable({ client: DynamoDb.local(proxy.url), tableName });
       const reserved = await table.reserveSlots('lke', 10, 50, Date.now() + 60_000);
-      expect(await table.returnSlots('lke', reserved.next, 200)).toBe(true);
+      if (!('first' in reserved)) throw new Error('no reservation');
+      expect(await table.returnSlots('lke', reserved.seq, 200)).toBe(reserved.seq + 1);
       const { Item } = await dynamo.table.send<{ Item?: { next: number } }>('GetItem', {
         TableName: tableName,
         Key: { id: 'quota#lke' },
@@ -376,6 +378,27 @@ describe('the shared quota', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('never gives back slots booked by another since, even when the next free slot is the same again', async () => {
+    const tableName = testConfig().tableName;
+    const mine = new QuotaTable({ client: dynamo.table, tableName });
+    const other = new QuotaTable({ client: dynamo.table, tableName });
+    const reserved = await mine.reserveSlots('lke', 10, 50, Date.now() + 60_000);
+    if (!('first' in reserved)) throw new Error('no reservation');
+    // Another container books 4 slots after mine and gives them back: the schedule's next free slot is where my
+    // reservation left it, but the last 200 ms before it are mine, not free.
+    const theirs = await other.reserveSlots('lke', 4, 50, Date.now() + 60_000);
+    if (!('first' in theirs)) throw new Error('no reservation');
+    expect(await other.returnSlots('lke', theirs.seq, 200)).toBe(theirs.seq + 1);
+    // My return names the schedule as I left it: refused, my slots stay booked.
+    expect(await mine.returnSlots('lke', reserved.seq, 200)).toBeUndefined();
+    const { Item } = await dynamo.table.send<{ Item?: { next: number } }>('GetItem', {
+      TableName: tableName,
+      Key: { id: 'quota#lke' },
+      ConsistentRead: true,
+    });
+    expect(Item?.next).toBe(reserved.next);
   });
 
   it('never lets one container send more than its limit in a second, when calls that waited fail open together', async () => {
