@@ -144,7 +144,12 @@ export class QuotaTable {
    * and a write that did land is known as such. Answers the schedule's change count after the return, or undefined
    * when nothing was given back.
    */
-  async returnSlots(name: string, seq: number, spanMs: number, stats?: QuotaStats): Promise<number | undefined> {
+  async returnSlots(
+    name: string,
+    seq: number,
+    spanMs: number,
+    stats?: QuotaStats,
+  ): Promise<number | undefined> {
     const key = { id: `quota#${name}` };
     const mark = (this.deps.newId ?? randomUUID)();
     if (stats) stats.writes++;

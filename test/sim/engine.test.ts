@@ -78,7 +78,9 @@ function randomRequest(r: Rng, version: Map<string, number>): [string, Record<st
         {
           TableName: TABLE,
           Key: { id: 'quota#lke' },
-          UpdateExpression: idle ? 'SET #next = :end ADD #seq :one' : 'SET #next = #next + :span ADD #seq :one',
+          UpdateExpression: idle
+            ? 'SET #next = :end ADD #seq :one'
+            : 'SET #next = #next + :span ADD #seq :one',
           ConditionExpression: idle
             ? 'attribute_not_exists(#next) OR #next < :now'
             : '#next BETWEEN :now AND :latest',

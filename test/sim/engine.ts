@@ -564,8 +564,13 @@ function applyUpdate(expression: string, item: Item, names: Record<string, strin
         const addend = values[token];
         const current = item[nameOf(target)];
         if (!addend || !('N' in addend) || (current && !('N' in current)))
-          throw new EngineError('ValidationException', 'An operand in the update expression has an incorrect data type');
-        item[nameOf(target)] = { N: String(Number(current && 'N' in current ? current.N : 0) + Number(addend.N)) };
+          throw new EngineError(
+            'ValidationException',
+            'An operand in the update expression has an incorrect data type',
+          );
+        item[nameOf(target)] = {
+          N: String(Number(current && 'N' in current ? current.N : 0) + Number(addend.N)),
+        };
       }
       continue;
     }
