@@ -4,8 +4,8 @@ import type { Family } from '../test/sim/scenario';
 /**
  * `npm run sim -- --seeds N [--from S] [--family F] [--quiet] [--stop]`: runs N seeds of the simulation (test/sim)
  * and prints each failing seed with its violations and the trace that led there (`--quiet`: without the trace;
- * `--stop`: stop at the first failing seed). `SIM_SEED=S npm run sim` replays one seed step
- * by step. Exits 1 when any seed broke a rule.
+ * `--stop`: stop at the first failing seed). `SIM_SEED=S npm run sim [-- --family F]` replays
+ * one seed step by step (with the family it ran with, when it was named). Exits 1 when any seed broke a rule.
  */
 async function main() {
   const args = process.argv.slice(2);
@@ -38,7 +38,7 @@ async function main() {
     seconds[result.family] = (seconds[result.family] ?? 0) + (Date.now() - began) / 1000;
     if (result.violations.length > 0) {
       failed++;
-      console.log(`\nseed ${seed} (${result.family}) FAILED — replay: SIM_SEED=${seed} npm run sim`);
+      console.log(`\nseed ${seed} (${result.family}) FAILED — replay: ${result.replay}`);
       for (const v of result.violations.slice(0, 10)) console.log(`  ${v}`);
       if (!flag('quiet')) console.log(result.tail.slice(-40).join('\n'));
       if (flag('stop')) break;

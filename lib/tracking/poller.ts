@@ -60,7 +60,7 @@ export interface PollOptions {
 /** A lease outlives the invocation by this much, then the task is due again for the next run. */
 const LEASE_GRACE_MS = 30_000;
 /** After upstream throttling: wait this long before the next batch, and retry the task after it. */
-const THROTTLE_PAUSE_MS = 5_000;
+export const THROTTLE_PAUSE_MS = 5_000;
 const WRITE_CONCURRENCY = 8;
 /** Hand-overs stop this long before the deadline: the writes that settle them, and the run's end, need the rest. */
 const HANDOVER_MARGIN_MS = 2_000;

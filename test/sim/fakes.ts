@@ -28,13 +28,15 @@ export interface Rates {
   throttle: number;
   /** Answers (or lands) later than the caller's per-attempt timeout. */
   slow: number;
+  /** Lands or answers late, within the usual deadlines (100 ms to 2 s): other calls overtake it. */
+  lag: number;
   /** The calling process dies at this call, before or after it applied. */
   crash: number;
 }
 
-export const NO_FAULTS: Rates = { fail: 0, lose: 0, throttle: 0, slow: 0, crash: 0 };
+export const NO_FAULTS: Rates = { fail: 0, lose: 0, throttle: 0, slow: 0, lag: 0, crash: 0 };
 
-export type Fault = 'none' | 'fail' | 'lose' | 'throttle' | 'slow' | 'crash-before' | 'crash-after';
+export type Fault = 'none' | 'fail' | 'lose' | 'throttle' | 'slow' | 'lag' | 'crash-before' | 'crash-after';
 
 /** What the world offers the stand-ins: time, the fault draw, the trace, and the crash. */
 export interface Net {
@@ -53,8 +55,12 @@ export function drawFault(net: Net, rates: Rates): Fault {
   if (r < (edge += rates.lose)) return 'lose';
   if (r < (edge += rates.throttle)) return 'throttle';
   if (r < (edge += rates.slow)) return 'slow';
+  if (r < (edge += rates.lag)) return 'lag';
   return 'none';
 }
+
+/** A lagging call's late leg: 100 ms to 2 s. */
+const lagMs = (net: Net) => net.rng.int(100, 2_000);
 
 const never = <T>() => new Promise<T>(() => undefined);
 
@@ -118,9 +124,10 @@ export function tableTransport(net: Net, options: TableNetOptions, caller: Calle
       net.crash(caller, `died before ${what}`);
       return never();
     }
-    const slowOut = fault === 'slow' && net.rng.chance(0.5);
-    const outMs = slowOut ? net.rng.int(3_500, 9_000) : net.rng.int(1, 8);
-    const backMs = fault === 'slow' && !slowOut ? net.rng.int(3_500, 9_000) : net.rng.int(1, 8);
+    const late = fault === 'slow' ? net.rng.int(3_500, 9_000) : fault === 'lag' ? lagMs(net) : 0;
+    const lateOut = late > 0 && net.rng.chance(0.5);
+    const outMs = lateOut ? late : net.rng.int(1, 8);
+    const backMs = late > 0 && !lateOut ? late : net.rng.int(1, 8);
     return trip(
       signal,
       outMs,
@@ -193,6 +200,31 @@ export interface LkeRates {
   cut: number;
   /** No answer before the attempt's timeout. */
   slow: number;
+  /** The answer comes 100 ms to 2 s late (the request arrives on time: the quota counts arrivals). */
+  lag: number;
+  /** The calling process dies at this call: before it leaves, or after it arrived (the answer is never read). */
+  crash: number;
+  /** A task the upstream knows is answered as not found, once (a transient fault, not a rule). */
+  missing: number;
+}
+
+type UpstreamFault =
+  'none' | 'throttle' | 'error' | 'cut' | 'slow' | 'lag' | 'crash-before' | 'crash-after' | 'missing';
+
+/** Draws one of an upstream's faults, in the order of `rates`' keys. */
+function drawUpstream<K extends string>(net: Net, rates: Record<K, number>): K | 'none' {
+  const r = net.rng.next();
+  let edge = 0;
+  for (const [fault, rate] of Object.entries(rates) as [K, number][]) if (r < (edge += rate)) return fault;
+  return 'none';
+}
+
+/** The fault of an upstream call; a crash is before or after, half and half. */
+function upstreamFault(net: Net, rates: Record<string, number>): UpstreamFault | 'tokenRefused' {
+  if (!net.faultsOn()) return 'none';
+  const fault = drawUpstream(net, rates);
+  if (fault === 'crash') return net.rng.chance(0.5) ? 'crash-before' : 'crash-after';
+  return fault as UpstreamFault | 'tokenRefused';
 }
 
 /** What the simulated upstreams answered: each reading a check could have stored, and each call that arrived. */
@@ -223,7 +255,7 @@ export class LkeUpstream {
         if (!caller.alive) return never();
         const req = request as { BotBizId: string; TaskType: string; TaskId: string };
         const key = `lke:${req.BotBizId}:${req.TaskType}:${req.TaskId}`;
-        const fault = this.net.faultsOn() ? this.draw() : 'none';
+        const fault = upstreamFault(this.net, { ...this.rates });
         const requestId = `lke-req-${++this.n}`;
         const exception = (message: string, code?: string) => {
           const error = new TencentCloudSDKHttpException(message, requestId);
@@ -231,36 +263,20 @@ export class LkeUpstream {
           return error;
         };
         if (fault !== 'none') this.net.trace(`  fault ${fault} on LKE ${key} (${caller.id})`);
+        if (fault === 'crash-before') {
+          this.net.crash(caller, `died before LKE ${key}`);
+          return never();
+        }
         return trip(
           signal,
           this.net.rng.int(10, 40),
-          fault === 'slow' ? 60_000 : this.net.rng.int(20, 150),
+          fault === 'slow' ? 60_000 : fault === 'lag' ? lagMs(this.net) : this.net.rng.int(20, 150),
           caller,
           () => {
-            const now = Date.now();
-            this.log.arrived(caller, now);
-            this.net.trace(`  LKE call from ${caller.id} arrives (${key})`);
-            // Tencent's own limit: more than the quota in a sliding second is refused.
-            this.arrivals.push(now);
-            while ((this.arrivals[0] as number) <= now - 1000) this.arrivals.shift();
-            if (this.arrivals.length > this.limitPerSecond || fault === 'throttle')
-              return { error: () => exception('Request limit exceeded.', 'RequestLimitExceeded') };
-            if (fault === 'error') return { error: () => exception('Internal error.', 'InternalError') };
-            if (fault === 'cut') return { error: () => exception('socket hang up') };
-            const truth = this.tasks.get(key);
-            if (!truth?.known) {
-              this.log.refused(key, now);
-              return { error: () => exception('The task does not exist.', 'ResourceNotFound') };
-            }
-            const state = [...truth.timeline].reverse().find((s) => s.at <= now);
-            const response = {
-              Status: state?.status ?? 'PENDING',
-              Message: state?.message ?? '',
-              Params: { CosPath: state?.cosPath ?? '' },
-              RequestId: requestId,
-            };
-            this.log.reported(key, response, now);
-            return { answer: () => response };
+            const outcome = this.arrive(key, fault, caller, exception, requestId);
+            if (fault !== 'crash-after') return outcome;
+            this.net.crash(caller, `died after LKE ${key} answered`);
+            return 'drop';
           },
           () => exception('The operation was aborted.'),
         );
@@ -268,14 +284,37 @@ export class LkeUpstream {
     };
   }
 
-  private draw(): 'none' | 'throttle' | 'error' | 'cut' | 'slow' {
-    const r = this.net.rng.next();
-    let edge = this.rates.throttle;
-    if (r < edge) return 'throttle';
-    if (r < (edge += this.rates.error)) return 'error';
-    if (r < (edge += this.rates.cut)) return 'cut';
-    if (r < (edge += this.rates.slow)) return 'slow';
-    return 'none';
+  private arrive(
+    key: string,
+    fault: string,
+    caller: Caller,
+    exception: (message: string, code?: string) => TencentCloudSDKHttpException,
+    requestId: string,
+  ): { answer: () => unknown } | { error: () => unknown } {
+    const now = Date.now();
+    this.log.arrived(caller, now);
+    this.net.trace(`  LKE call from ${caller.id} arrives (${key})`);
+    // Tencent's own limit: more than the quota in a sliding second is refused.
+    this.arrivals.push(now);
+    while ((this.arrivals[0] as number) <= now - 1000) this.arrivals.shift();
+    if (this.arrivals.length > this.limitPerSecond || fault === 'throttle')
+      return { error: () => exception('Request limit exceeded.', 'RequestLimitExceeded') };
+    if (fault === 'error') return { error: () => exception('Internal error.', 'InternalError') };
+    if (fault === 'cut') return { error: () => exception('socket hang up') };
+    const truth = this.tasks.get(key);
+    if (!truth?.known || fault === 'missing') {
+      this.log.refused(key, now);
+      return { error: () => exception('The task does not exist.', 'ResourceNotFound') };
+    }
+    const state = [...truth.timeline].reverse().find((s) => s.at <= now);
+    const response = {
+      Status: state?.status ?? 'PENDING',
+      Message: state?.message ?? '',
+      Params: { CosPath: state?.cosPath ?? '' },
+      RequestId: requestId,
+    };
+    this.log.reported(key, response, now);
+    return { answer: () => response };
   }
 }
 
@@ -307,6 +346,12 @@ export interface SmhRates {
   slow: number;
   /** A valid token is refused as expired (403 InvalidAccessToken). */
   tokenRefused: number;
+  /** The answer comes 100 ms to 2 s late. */
+  lag: number;
+  /** The calling process dies at this call: before it leaves, or after it arrived. */
+  crash: number;
+  /** One task of the request that SMH knows is answered as unknown, once. */
+  missing: number;
 }
 
 export class SmhUpstream {
@@ -325,28 +370,44 @@ export class SmhUpstream {
     return (input, init) => {
       if (!caller.alive) return never();
       const url = new URL(String(input));
-      const fault = this.net.faultsOn() ? this.draw() : 'none';
+      const fault = upstreamFault(this.net, { ...this.rates });
       if (fault !== 'none') this.net.trace(`  fault ${fault} on SMH ${url.pathname} (${caller.id})`);
+      if (fault === 'crash-before') {
+        this.net.crash(caller, `died before SMH ${url.pathname}`);
+        return never();
+      }
       const signal = init?.signal ?? undefined;
+      const missing = fault === 'missing' ? this.net.rng.next() : undefined;
       return trip(
         signal,
         this.net.rng.int(5, 30),
-        fault === 'slow' ? 60_000 : this.net.rng.int(10, 80),
+        fault === 'slow' ? 60_000 : fault === 'lag' ? lagMs(this.net) : this.net.rng.int(10, 80),
         caller,
         () => {
-          if (fault === 'cut')
-            return { error: () => new TypeError('fetch failed', { cause: { code: 'UND_ERR_SOCKET' } }) };
-          const [status, body] =
-            fault === 'throttle'
-              ? [429, { code: 'RateLimitExceeded' }]
-              : fault === 'error'
-                ? [503, { code: 'ServiceUnavailable' }]
-                : this.answer(url, fault === 'tokenRefused');
-          return { answer: () => this.response(status as number, body) };
+          const outcome = this.arrive(url, fault, missing);
+          if (fault !== 'crash-after') return outcome;
+          this.net.crash(caller, `died after SMH ${url.pathname} answered`);
+          return 'drop';
         },
         () => new DOMException('This operation was aborted', 'AbortError'),
       );
     };
+  }
+
+  private arrive(
+    url: URL,
+    fault: string,
+    missing: number | undefined,
+  ): { answer: () => Response } | { error: () => unknown } {
+    if (fault === 'cut')
+      return { error: () => new TypeError('fetch failed', { cause: { code: 'UND_ERR_SOCKET' } }) };
+    const [status, body] =
+      fault === 'throttle'
+        ? [429, { code: 'RateLimitExceeded' }]
+        : fault === 'error'
+          ? [503, { code: 'ServiceUnavailable' }]
+          : this.answer(url, fault === 'tokenRefused', missing);
+    return { answer: () => this.response(status as number, body) };
   }
 
   private response(status: number, body: unknown): Response {
@@ -357,7 +418,8 @@ export class SmhUpstream {
     });
   }
 
-  private answer(url: URL, refuseToken: boolean): [number, unknown] {
+  /** SMH's answer; `missing` (0 to 1) picks a known task of the request to answer as unknown. */
+  private answer(url: URL, refuseToken: boolean, missing?: number): [number, unknown] {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[2] === 'token') {
       const library = this.libraries.get(url.searchParams.get('library_id') ?? '');
@@ -380,10 +442,11 @@ export class SmhUpstream {
     const userId = url.searchParams.get('user_id') ?? undefined;
     const now = Date.now();
     const items: string[] = [];
-    for (const id of ids) {
+    const missingAt = missing === undefined ? -1 : Math.floor(missing * ids.length);
+    for (const [at, id] of ids.entries()) {
       const key = smhKey(library.libraryId, spaceId, id, userId);
       const truth = this.tasks.get(key);
-      if (!truth?.known) {
+      if (!truth?.known || at === missingAt) {
         this.log.refused(key, now);
         if (library.unknownIds === 'refuse')
           return [404, { code: 'TaskNotFound', message: `task ${id} not found` }];
@@ -394,17 +457,6 @@ export class SmhUpstream {
       items.push(`{"taskId":${id},"status":${state.status},"result":${state.result}}`);
     }
     return [200, `[${items.join(',')}]`];
-  }
-
-  private draw(): 'none' | 'throttle' | 'error' | 'cut' | 'slow' | 'tokenRefused' {
-    const r = this.net.rng.next();
-    let edge = this.rates.throttle;
-    if (r < edge) return 'throttle';
-    if (r < (edge += this.rates.error)) return 'error';
-    if (r < (edge += this.rates.cut)) return 'cut';
-    if (r < (edge += this.rates.slow)) return 'slow';
-    if (r < (edge += this.rates.tokenRefused)) return 'tokenRefused';
-    return 'none';
   }
 }
 
@@ -466,7 +518,11 @@ export class AwsEndpoint {
       return trip(
         signal,
         this.net.rng.int(5, 40),
-        fault === 'slow' ? this.net.rng.int(3_000, 8_000) : this.net.rng.int(5, 40),
+        fault === 'slow'
+          ? this.net.rng.int(3_000, 8_000)
+          : fault === 'lag'
+            ? lagMs(this.net)
+            : this.net.rng.int(5, 40),
         caller,
         () => {
           if (fault === 'fail') return { error: () => awsError('InternalFailure', 500) };

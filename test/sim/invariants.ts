@@ -1,5 +1,6 @@
 import type { TrackingConfig } from '../../lib/config';
 import { normalizeLkeStatus, normalizeSmhStatus } from '../../lib/task';
+import { THROTTLE_PAUSE_MS } from '../../lib/tracking/poller';
 import type { AttributeValue, Item } from './engine';
 import type { Delivered, Execution, LkeTruth, SmhTruth } from './fakes';
 import type { Scenario } from './scenario';
@@ -51,7 +52,6 @@ interface Record_ {
 
 const FINAL = new Set(['succeeded', 'failed', 'expired']);
 const RANK: Record<string, number> = { pending: 0, running: 1, succeeded: 2, failed: 2, expired: 2 };
-const THROTTLE_PAUSE_MS = 5_000;
 
 export class Invariants {
   readonly violations: string[] = [];
@@ -60,7 +60,8 @@ export class Invariants {
   private readonly idByKey = new Map<string, string>();
   private readonly truths = new Map<string, LkeTruth | SmhTruth>();
   private readonly reportedStatuses = new Map<string, Set<string>>();
-  private readonly refusals = new Map<string, number>();
+  /** When an upstream answered a task as not found, per task. */
+  private readonly refusals = new Map<string, number[]>();
   private readonly checksMade = new Map<
     string,
     { all: number; poller: number; readings: string[]; pollerAt: number[] }
@@ -117,7 +118,7 @@ export class Invariants {
   }
 
   refused(key: string): void {
-    this.refusals.set(key, (this.refusals.get(key) ?? 0) + 1);
+    this.refusals.set(key, [...(this.refusals.get(key) ?? []), Date.now()]);
   }
 
   /** A check ended (an upstream query returned or threw), with the reading's time when it read a status. */
@@ -207,14 +208,25 @@ export class Invariants {
         `${label} counts ${after.polls} polls, pollers made ${made.poller} checks${inFlight ? ' (+1 in flight)' : ''}`,
       );
 
-    // Leases: a check given back (or throttled) is due at once (after the pause), not at its pre-written time.
+    // Leases: a claim ended with no poller check since it (given back, or throttled) counts nothing and is due at
+    // once (after the pause), not at its pre-written time.
+    const claimedAt = before?.lease?.check ? Date.parse(before.lease.check.at) : NaN;
     if (
       before?.lease?.check &&
       !after.lease &&
       after.status === before.status &&
-      after.attempts === before.attempts - 1 &&
+      !made.pollerAt.some((at) => at >= claimedAt) &&
       after.nextCheckAt !== null
     ) {
+      // An on-demand reading (track=true) since the claim may be stored in the same write: one more attempt.
+      const readSince = made.readings.some((at) => Date.parse(at) >= claimedAt);
+      const attemptsOk =
+        after.attempts === before.attempts - 1 || (readSince && after.attempts === before.attempts);
+      if (!attemptsOk || after.polls !== before.polls - 1)
+        this.violation(
+          'counting',
+          `${label} given back unchecked, yet counts ${after.attempts} attempts and ${after.polls} polls (claimed with ${before.attempts} and ${before.polls})`,
+        );
       const due = Date.parse(after.nextCheckAt);
       if (due > now + THROTTLE_PAUSE_MS + 10)
         this.violation('leases', `${label} given back but due only in ${Math.round((due - now) / 1000)} s`);
@@ -249,9 +261,17 @@ export class Invariants {
     }
   }
 
+  /**
+   * A task the upstream knows may end `expired` past its max age, or once it was answered as not found twice, the
+   * first time at least the base interval ago (transitions `strike`: a single not-found, as a transient fault
+   * gives, never ends it).
+   */
   private mayExpire(key: string, record: Record_, now: number): boolean {
     const maxAgeMs = this.deps.config.maxAgeDays * 86_400_000;
-    return (this.refusals.get(key) ?? 0) >= 2 || now - Date.parse(record.trackedAt) > maxAgeMs;
+    const refusals = this.refusals.get(key) ?? [];
+    const spanned =
+      refusals.length >= 2 && now - (refusals[0] as number) >= this.deps.config.baseIntervalSeconds * 1000;
+    return spanned || now - Date.parse(record.trackedAt) > maxAgeMs;
   }
 
   // ---- answers and hand-overs --------------------------------------------------------------------------------

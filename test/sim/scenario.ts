@@ -64,12 +64,15 @@ export function scenario(seed: number, family?: Family): Scenario {
   const rate = (scale = 1) => (faulty ? r.pick(RATE_STEPS) * scale : 0);
   const storm = kind === 'storm' ? 6 : 1;
   const quota = kind === 'quota';
+  // A process dies at a call to anything: the table, an upstream, AWS.
+  const crash = kind === 'crashy' ? r.pick([0.005, 0.01, 0.02]) : rate(0.2);
   const tableRates: Rates = quota
     ? {
         fail: r.pick([0, 0.02]),
         lose: r.pick([0.05, 0.1, 0.2]),
         throttle: 0.02,
         slow: r.pick([0, 0.02]),
+        lag: r.pick([0, 0.05]),
         crash: 0,
       }
     : {
@@ -77,28 +80,41 @@ export function scenario(seed: number, family?: Family): Scenario {
         lose: rate(storm),
         throttle: rate(storm),
         slow: rate(storm / 2),
-        crash: kind === 'crashy' ? r.pick([0.005, 0.01, 0.02]) : rate(0.2),
+        lag: rate(storm),
+        crash,
       };
   const awsRates = quota
-    ? { fail: 0, lose: 0, throttle: 0, slow: 0, crash: 0, partial: 0 }
+    ? { fail: 0, lose: 0, throttle: 0, slow: 0, lag: 0, crash: 0, partial: 0 }
     : {
         fail: rate(storm),
         lose: rate(storm),
         throttle: rate(storm),
         slow: rate(storm / 2),
-        crash: kind === 'crashy' ? 0.02 : rate(0.2),
+        lag: rate(storm),
+        crash,
         partial: rate(storm),
       };
   // Under `quota`, Tencent never throttles but for the quota itself: a breach shows as what it is.
   const lkeRates: LkeRates = quota
-    ? { throttle: 0, error: 0, cut: 0, slow: 0 }
-    : { throttle: rate(), error: rate(), cut: rate(), slow: rate(0.5) };
+    ? { throttle: 0, error: 0, cut: 0, slow: 0, lag: 0, crash: 0, missing: 0 }
+    : {
+        throttle: rate(),
+        error: rate(),
+        cut: rate(),
+        slow: rate(0.5),
+        lag: rate(storm),
+        crash,
+        missing: rate(0.5),
+      };
   const smhRates: SmhRates = {
     throttle: rate(),
     error: rate(),
     cut: rate(),
     slow: rate(0.5),
     tokenRefused: rate(),
+    lag: rate(storm),
+    crash,
+    missing: rate(0.5),
   };
 
   const faultsUntil = START + r.int(6, 14) * MIN;

@@ -15,7 +15,7 @@ import { QuotaTable } from '../../lib/lke/quota-table';
 import type { Log } from '../../lib/log';
 import type { Metrics } from '../../lib/metrics';
 import { SmhClient } from '../../lib/smh/client';
-import { normalizeLkeStatus, normalizeSmhStatus } from '../../lib/task';
+import { DeadlineExceededError, UpstreamThrottledError, UpstreamTimeoutError } from '../../lib/errors';
 import { lkeChecker, smhChecker } from '../../lib/tracking/checkers';
 import { trackingId, type TaskIdentity } from '../../lib/tracking/model';
 import { TaskStore } from '../../lib/tracking/store';
@@ -60,6 +60,8 @@ export interface SimResult {
   /** The last trace lines (what led to the first violation, when there is one). */
   tail: string[];
   stats: Record<string, number>;
+  /** The command that replays this seed step by step. */
+  replay: string;
 }
 
 type Fn = 'lkePoll' | 'smhPoll' | 'lkeStatus' | 'smhStatus' | 'trackLke' | 'trackSmh';
@@ -75,6 +77,8 @@ const TIMEOUT_MS: Record<Fn, number> = {
 interface Container extends Caller {
   fn: Fn;
   busy: boolean;
+  /** Whether the invocation it runs may store its checks (a poll, or an on-demand read with track=true). */
+  recording: boolean;
   handler: (event: unknown, context: Context) => Promise<unknown>;
 }
 
@@ -86,7 +90,8 @@ const drain = async () => {
 /** Runs one seed to its end; never throws for a broken invariant (they are in `violations`). */
 export async function simulate(options: SimOptions): Promise<SimResult> {
   const world = new World(scenario(options.seed, options.family), options.print);
-  return world.run();
+  const family = options.family ? ` -- --family ${options.family}` : '';
+  return { ...(await world.run()), replay: `SIM_SEED=${options.seed} npm run sim${family}` };
 }
 
 class World implements Net {
@@ -158,15 +163,18 @@ class World implements Net {
     this.trace(`CRASH ${caller.id}: ${why}`);
   }
 
-  async run(): Promise<SimResult> {
+  async run(): Promise<Omit<SimResult, 'replay'>> {
     const { scenario: world } = this;
     const random = Math.random;
     const unhandled = (reason: unknown) =>
       this.checks.violation('no process death', `unhandled rejection: ${describe(reason)}`);
     const uncaught = (error: unknown) =>
       this.checks.violation('no process death', `uncaught exception: ${describe(error)}`);
-    process.on('unhandledRejection', unhandled);
-    process.on('uncaughtException', uncaught);
+    // Under jest, the real process's events (test/sim/environment.js): the test's `process` never hears them.
+    const events =
+      (globalThis as { processEvents?: Pick<NodeJS.Process, 'on' | 'off'> }).processEvents ?? process;
+    events.on('unhandledRejection', unhandled);
+    events.on('uncaughtException', uncaught);
     this.clock = FakeTimers.withGlobal(globalThis).install({
       now: world.start,
       toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'],
@@ -194,8 +202,8 @@ class World implements Net {
     } finally {
       Math.random = random;
       this.clock.uninstall();
-      process.off('unhandledRejection', unhandled);
-      process.off('uncaughtException', uncaught);
+      events.off('unhandledRejection', unhandled);
+      events.off('uncaughtException', uncaught);
       for (const container of this.containers) container.alive = false;
     }
     return {
@@ -284,6 +292,7 @@ class World implements Net {
   private invoke(fn: Fn, event: Record<string, unknown>, onResult?: (output: unknown) => void): void {
     const container = this.containers.find((c) => c.fn === fn && c.alive && !c.busy) ?? this.container(fn);
     container.busy = true;
+    container.recording = fn.endsWith('Poll') || event.track === true;
     this.stats.invocations++;
     const started = Date.now();
     const timeoutMs = fn.endsWith('Poll') ? this.scenario.pollTimeoutMs : TIMEOUT_MS[fn];
@@ -371,7 +380,8 @@ class World implements Net {
       metrics,
       fetch: this.smhUpstream.fetchFor(caller),
     });
-    this.countChecks(lke, smh, fn);
+    // `caller` becomes the container (below), whose `recording` says what the invocation under way may store.
+    this.countChecks(lke, smh, fn, () => (caller as Partial<Container>).recording === true);
     const notifier = new AwsNotifier({ api: this.aws.apiFor(caller), busName: 'default', log });
     let runs = 0;
     const poller = (checker: ReturnType<typeof lkeChecker>) => () => ({
@@ -389,23 +399,39 @@ class World implements Net {
       trackLke: () => trackLke({ store: () => store, log }),
       trackSmh: () => trackSmh({ store: () => store, log }),
     };
-    const container: Container = Object.assign(caller, { fn, busy: false, handler: handlers[fn]() });
+    const container: Container = Object.assign(caller, {
+      fn,
+      busy: false,
+      recording: false,
+      handler: handlers[fn](),
+    });
     this.containers.push(container);
     return container;
   }
 
-  /** Counts every check made (an upstream query that ended, either way), per task, for the counting rule. */
-  private countChecks(lke: LkeClient, smh: SmhClient, fn: Fn) {
+  /**
+   * Counts every check that may be stored, per task, for the counting rule: a poller's query that ended with a
+   * reading or with an error that says something (not throttled, not out of the run's time), and an on-demand
+   * reading with track=true. An on-demand read without it, or one that failed, stores nothing.
+   */
+  private countChecks(lke: LkeClient, smh: SmhClient, fn: Fn, recording: () => boolean) {
     const byPoller = fn.endsWith('Poll');
+    const countable = (error: unknown, deadline: number | undefined) =>
+      recording() &&
+      (error === undefined ||
+        (byPoller &&
+          !(error instanceof UpstreamThrottledError) &&
+          !(error instanceof DeadlineExceededError) &&
+          !(error instanceof UpstreamTimeoutError && Date.now() >= (deadline ?? Infinity))));
     const getTaskStatus = lke.getTaskStatus.bind(lke);
     lke.getTaskStatus = async (query, options) => {
       const key = `lke:${query.botBizId}:${query.taskType}:${query.taskId}`;
       try {
         const answer = await getTaskStatus(query, options);
-        this.checks.checked(key, byPoller, answer.checkedAt);
+        if (countable(undefined, options?.deadline)) this.checks.checked(key, byPoller, answer.checkedAt);
         return answer;
       } catch (error) {
-        this.checks.checked(key, byPoller);
+        if (countable(error, options?.deadline)) this.checks.checked(key, byPoller);
         throw error;
       }
     };
@@ -416,10 +442,12 @@ class World implements Net {
       try {
         const answer = await queryTasks(query, options);
         const read = new Map(answer.tasks.map((task) => [task.taskId, task.checkedAt]));
-        for (const taskId of query.taskIds) this.checks.checked(keyOf(taskId), byPoller, read.get(taskId));
+        if (countable(undefined, options?.deadline))
+          for (const taskId of query.taskIds) this.checks.checked(keyOf(taskId), byPoller, read.get(taskId));
         return answer;
       } catch (error) {
-        for (const taskId of query.taskIds) this.checks.checked(keyOf(taskId), byPoller);
+        if (countable(error, options?.deadline))
+          for (const taskId of query.taskIds) this.checks.checked(keyOf(taskId), byPoller);
         throw error;
       }
     };
@@ -448,14 +476,6 @@ export function idOfTruth(truth: LkeTruth | SmhTruth): string {
           ...(truth.userId ? { userId: truth.userId } : {}),
         };
   return trackingId(identity);
-}
-
-/** The status a truth entry normalizes to. */
-export function normalized(answer: unknown): string {
-  const value = answer as { Status?: string; status?: number };
-  return value.Status !== undefined
-    ? normalizeLkeStatus(value.Status)
-    : normalizeSmhStatus(value.status as number).status;
 }
 
 function lambdaContext(fn: string, requestId: string, killAt: number): Context {
