@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { configuredEndpoint } from '../lib/aws/endpoints';
 import { createTableInput } from '../lib/tracking/table';
 import { DEMO_LIBRARY_ID, DEMO_SMH_TASKS, seedDemoLibrary } from '../sandbox/demo';
 import { startSandbox, type Sandbox } from '../sandbox/server';
@@ -147,12 +148,12 @@ async function main() {
   // The table is dynalite, named the way the AWS SDKs and the CLI read it; dynalite checks no signature, so
   // placeholder keys do when the shell has none.
   env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.endpoint;
+  delete env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS; // the local table is dynalite, whatever the shell says
   env.AWS_ACCESS_KEY_ID ??= 'local';
   env.AWS_SECRET_ACCESS_KEY ??= 'local';
   delete env.DYNAMODB_ENDPOINT;
-  const eventBridge =
-    env.AWS_ENDPOINT_URL_EVENTBRIDGE || env.AWS_ENDPOINT_URL || env.EVENTBRIDGE_ENDPOINT || undefined;
-  const sfn = env.AWS_ENDPOINT_URL_SFN || env.AWS_ENDPOINT_URL || env.STEPFUNCTIONS_ENDPOINT || undefined;
+  const eventBridge = configuredEndpoint('EVENTBRIDGE', env, 'EVENTBRIDGE_ENDPOINT')?.url;
+  const sfn = configuredEndpoint('SFN', env, 'STEPFUNCTIONS_ENDPOINT')?.url;
   if (!eventBridge && !sfn) {
     env.NOTIFY_SINK_FILE = join(dataDir, 'notifications.jsonl');
     lines.push(`Hand-over: events and Step Functions callbacks go to ${env.NOTIFY_SINK_FILE} (local sink)`);

@@ -1,3 +1,4 @@
+import { configuredEndpoint } from '../../lib/aws/endpoints';
 import { sdkHandoverApi } from '../../lib/handover/aws-api';
 import { AwsNotifier, FileNotifier, type Notifier } from '../../lib/handover/notifier';
 import { once } from './clients';
@@ -31,9 +32,8 @@ export const notifier = once((): Notifier => {
   });
 });
 
-/** A project-specific endpoint variable, read only where the SDK's own (`AWS_ENDPOINT_URL[_<SERVICE>]`) are unset. */
-function legacyEndpoint(service: string, name: string): string | undefined {
-  const env = process.env;
-  if (env[`AWS_ENDPOINT_URL_${service}`]?.trim() || env.AWS_ENDPOINT_URL?.trim()) return undefined;
-  return env[name]?.trim() || undefined;
+/** A project-specific endpoint variable, where it applies: the SDK resolves the standard ones itself. */
+function legacyEndpoint(service: 'EVENTBRIDGE' | 'SFN', name: string): string | undefined {
+  const endpoint = configuredEndpoint(service, process.env, name);
+  return endpoint?.legacy ? endpoint.url : undefined;
 }

@@ -1,4 +1,5 @@
 import { DynamoDb } from '../../lib/aws/dynamodb';
+import { configuredEndpoint } from '../../lib/aws/endpoints';
 import { trackingConfig } from '../../lib/config';
 import { QuotaTable } from '../../lib/lke/quota-table';
 import { TaskStore } from '../../lib/tracking/store';
@@ -11,9 +12,8 @@ import { once } from './clients';
  * placeholder keys a local DynamoDB takes.
  */
 const tableClient = once(() => {
-  const legacy = process.env.DYNAMODB_ENDPOINT?.trim();
-  const configured = process.env.AWS_ENDPOINT_URL_DYNAMODB?.trim() || process.env.AWS_ENDPOINT_URL?.trim();
-  return legacy && !configured ? DynamoDb.local(legacy) : new DynamoDb();
+  const endpoint = configuredEndpoint('DYNAMODB', process.env, 'DYNAMODB_ENDPOINT');
+  return endpoint?.legacy ? DynamoDb.local(endpoint.url) : new DynamoDb();
 });
 
 export const taskStore = once(

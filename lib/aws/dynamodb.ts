@@ -4,6 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { sleep, withRetry } from '../retry';
 import { deadlineSignal } from '../upstream';
 import { marshallItem, unmarshallItem } from './attribute-values';
+import { configuredEndpoint, dnsSuffix } from './endpoints';
 import { environmentCredentials, signRequest, type AwsCredentials } from './sigv4';
 
 /**
@@ -35,22 +36,11 @@ export interface DynamoDbOptions {
 }
 
 /**
- * DynamoDB's endpoint as the AWS SDKs and the CLI resolve it ("Service-specific endpoints", AWS SDKs and Tools
- * reference guide): `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL` (unless
- * `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else the region's own host, in its partition: `amazonaws.com.cn`
- * for the China regions (`cn-north-1`, `cn-northwest-1`), `amazonaws.com` elsewhere.
+ * DynamoDB's endpoint as the AWS SDKs and the CLI resolve it: a configured one (`configuredEndpoint`), else the
+ * region's own host, in its partition (`amazonaws.com.cn` for the China regions).
  */
 export function tableEndpoint(region: string, env: Record<string, string | undefined> = process.env): string {
-  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.trim().toLowerCase() !== 'true') {
-    const configured = env.AWS_ENDPOINT_URL_DYNAMODB?.trim() || env.AWS_ENDPOINT_URL?.trim();
-    if (configured) return configured;
-  }
-  return `https://dynamodb.${region}.${dnsSuffix(region)}`;
-}
-
-/** The DNS suffix of a region's partition: the China regions are in `aws-cn`. */
-export function dnsSuffix(region: string): string {
-  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return configuredEndpoint('DYNAMODB', env)?.url ?? `https://dynamodb.${region}.${dnsSuffix(region)}`;
 }
 
 /** An error DynamoDB answered, under its own name, or a fault on the way (`NetworkError`, `TimeoutError`). */

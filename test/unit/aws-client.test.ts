@@ -3,6 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDb, DynamoDbError, tableEndpoint, type TransportRequest } from '../../lib/aws/dynamodb';
+import { configuredEndpoint } from '../../lib/aws/endpoints';
 import { signRequest } from '../../lib/aws/sigv4';
 import { startDynamo, type LocalDynamo } from '../helpers/dynamo';
 
@@ -138,6 +139,29 @@ describe('where the table client sends (AWS endpoint settings, the China partiti
     );
     expect(tableEndpoint('cn-north-1', {})).toBe('https://dynamodb.cn-north-1.amazonaws.com.cn');
     expect(tableEndpoint('cn-northwest-1', {})).toBe('https://dynamodb.cn-northwest-1.amazonaws.com.cn');
+  });
+
+  it("reads the project's older endpoint names only where no standard one is set, and never when told to ignore them", () => {
+    const legacy = { DYNAMODB_ENDPOINT: 'http://old:8000' };
+    expect(configuredEndpoint('DYNAMODB', legacy, 'DYNAMODB_ENDPOINT')).toEqual({
+      url: 'http://old:8000',
+      legacy: true,
+    });
+    expect(
+      configuredEndpoint('DYNAMODB', { ...legacy, AWS_ENDPOINT_URL: 'http://all:4566' }, 'DYNAMODB_ENDPOINT'),
+    ).toEqual({ url: 'http://all:4566', legacy: false });
+    expect(
+      configuredEndpoint('SFN', { AWS_ENDPOINT_URL_SFN: 'http://sfn:1', AWS_ENDPOINT_URL: 'http://all:2' }),
+    ).toEqual({ url: 'http://sfn:1', legacy: false });
+    expect(
+      configuredEndpoint(
+        'EVENTBRIDGE',
+        { EVENTBRIDGE_ENDPOINT: 'http://old:1', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'TRUE' },
+        'EVENTBRIDGE_ENDPOINT',
+      ),
+    ).toBeUndefined();
+    // A legacy variable never redirects the table client itself (it is read where a local table is meant).
+    expect(tableEndpoint('eu-west-1', legacy)).toBe('https://dynamodb.eu-west-1.amazonaws.com');
   });
 
   it('signs for a China region on its own host, as the AWS SDK signs it', async () => {
