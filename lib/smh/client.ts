@@ -379,6 +379,13 @@ function parseTaskList(answer: Answer): RawTask[] {
   });
 }
 
+/** SMH's 404 codes we answer as they are (404, documented); any other 404 is UpstreamError. */
+const SMH_NOT_FOUND_CODES: ReadonlySet<string> = new Set([
+  'LibraryNotFound',
+  'SpaceNotFound',
+  'TaskNotFound',
+]);
+
 /**
  * SMH error answers (`{code, message}` with an HTTP status) → our error classes. Messages are scrubbed of the
  * token and secret used for the request (and anything else redact() knows), in case SMH echoes them.
@@ -406,11 +413,11 @@ export function classifySmhError(
   if (status === 401 || status === 403 || upstreamCode === 'WrongLibraryIdOrSecret') {
     return new UpstreamAuthError(text, details);
   }
-  if (status === 404) {
-    const known = ['LibraryNotFound', 'SpaceNotFound', 'TaskNotFound'];
-    const notFoundCode = upstreamCode && known.includes(upstreamCode) ? upstreamCode : 'NotFound';
-    return new UpstreamNotFoundError(text, { ...details, code: notFoundCode });
+  if (status === 404 && upstreamCode && SMH_NOT_FOUND_CODES.has(upstreamCode)) {
+    return new UpstreamNotFoundError(text, { ...details, code: upstreamCode });
   }
   if (status === 400) return new UpstreamRejectedError(text, details);
+  // Any other status, and a 404 with a code we do not know (or none): UpstreamError, a documented code, with
+  // SMH's own code in upstreamCode. It is not "not found" of anything we can name.
   return new UpstreamFailedError(text, details);
 }
