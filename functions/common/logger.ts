@@ -8,18 +8,42 @@ import type { Log } from '../../lib/log';
  * POWERTOOLS_SERVICE_NAME (set in serverless.yml). Events are never logged whole: they may carry task tokens.
  */
 class FunctionLogger extends Logger {
+  /** What `addContext` stamps as `cold_start` (set by `forInvocation`; read once, as Powertools reads its own). */
+  private coldInvocation = false;
+
   protected override createLogger(options?: ConstructorParameters<typeof Logger>[0]): FunctionLogger {
     return new FunctionLogger(options);
   }
 
+  /**
+   * Powertools' own heuristic answers true only when Lambda says the environment initialized on demand
+   * (AWS_LAMBDA_INITIALIZATION_TYPE=on-demand); serverless-offline (`npm start`) and `serverless invoke local`
+   * set no such variable, so every line said `cold_start: false` there. We know which invocation is the
+   * container's first ourselves (`withInvocationLog`).
+   */
+  protected override getColdStart(): boolean {
+    const cold = this.coldInvocation;
+    this.coldInvocation = false;
+    return cold;
+  }
+
   /** A logger for one invocation: this one's settings, its context, and `cold_start` as Lambda means it. */
-  forInvocation(context: Context, coldStart: boolean): FunctionLogger {
+  forInvocation(context: Context, firstInvocation: boolean): FunctionLogger {
     const own = this.createChild() as FunctionLogger;
-    // A new logger says cold_start: true on its first context; only the container's first invocation is cold.
-    if (!coldStart) own.getColdStart();
+    own.coldInvocation = firstInvocation && initializedOnDemand();
     own.addContext(context);
     return own;
   }
+}
+
+/**
+ * True unless Lambda says the environment was initialized ahead of its first invocation (provisioned
+ * concurrency, SnapStart, managed instances), which Powertools never calls a cold start: on demand, or outside
+ * Lambda (no AWS_LAMBDA_INITIALIZATION_TYPE), where `npm start` serves each function as one container would.
+ */
+function initializedOnDemand(): boolean {
+  const type = process.env.AWS_LAMBDA_INITIALIZATION_TYPE?.trim();
+  return !type || type === 'on-demand';
 }
 
 const containerLogger = new FunctionLogger({

@@ -17,6 +17,8 @@ afterEach(() => {
   write.mockRestore();
   delete process.env.AWS_LAMBDA_INITIALIZATION_TYPE;
 });
+// Each test is a container of its own: the handler and logger modules are loaded afresh.
+beforeEach(() => jest.resetModules());
 
 const records = () =>
   lines
@@ -59,3 +61,42 @@ it('keeps each concurrent invocation’s request id on its own lines, and cold_s
   expect(coldOf(a.awsRequestId)).toEqual(new Set([true])); // the container's first invocation
   expect(coldOf(b.awsRequestId)).toEqual(new Set([false]));
 });
+
+/** A container: a fresh handler module, invoked `times` times one after the other; each invocation's cold_start. */
+async function coldStarts(times: number): Promise<unknown[]> {
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+  const { dualHandler } = await import('../../functions/common/handler');
+  const handler = dualHandler<object, object>({
+    name: 'probe',
+    fromHttp: () => ({}),
+    parse: (input) => input as object,
+    run: async (input) => input,
+  });
+  const contexts = Array.from({ length: times }, () => lambdaContext());
+  for (const context of contexts) await handler({}, context);
+  return contexts.map((context) => {
+    const own = records().filter((r) => r.function_request_id === context.awsRequestId);
+    expect(own.length).toBeGreaterThan(0);
+    return new Set(own.map((r) => r.cold_start)).size === 1 ? own[0]!.cold_start : 'mixed';
+  });
+}
+
+it('says cold_start true on the first invocation where Lambda does not say how it initialized (npm start, invoke local)', async () => {
+  // serverless-offline and `serverless invoke local` set no AWS_LAMBDA_INITIALIZATION_TYPE; Powertools' own
+  // heuristic then answers false for every invocation.
+  delete process.env.AWS_LAMBDA_INITIALIZATION_TYPE;
+  expect(await coldStarts(3)).toEqual([true, false, false]);
+});
+
+it('says cold_start true on the first on-demand invocation only, as on Lambda', async () => {
+  process.env.AWS_LAMBDA_INITIALIZATION_TYPE = 'on-demand';
+  expect(await coldStarts(3)).toEqual([true, false, false]);
+});
+
+it.each(['provisioned-concurrency', 'snap-start'])(
+  'says cold_start false on every invocation of a container initialized ahead (%s), as Powertools does',
+  async (type) => {
+    process.env.AWS_LAMBDA_INITIALIZATION_TYPE = type;
+    expect(await coldStarts(2)).toEqual([false, false]);
+  },
+);
