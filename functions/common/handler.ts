@@ -47,6 +47,8 @@ export interface HttpInput {
   query: Record<string, string | undefined>;
   /** The parsed JSON body, or undefined when there is none. */
   body: unknown;
+  /** The request's headers, names lower-cased. */
+  headers: Record<string, string | undefined>;
 }
 
 export interface Operation<I, O> {
@@ -205,6 +207,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
               pathParameters: event.pathParameters ?? {},
               query: queryOf(event),
               body: parseBody(event),
+              headers: event.headers ?? {},
             }),
           context,
         );

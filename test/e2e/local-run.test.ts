@@ -55,10 +55,17 @@ describe('npm start in sandbox mode (no Tencent credentials)', () => {
     expect(await response.json()).toMatchObject(SEED_ANSWER);
   });
 
-  it('serves its OpenAPI document at GET /openapi.json', async () => {
+  it('serves its OpenAPI document at GET /openapi.json, naming the port it serves on (PORT)', async () => {
     const response = await fetch(`${run.baseUrl}/openapi.json`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual(JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')));
+    const committed = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')) as {
+      servers: { description: string }[];
+    };
+    expect(run.baseUrl).not.toBe('http://localhost:3000');
+    expect(await response.json()).toEqual({
+      ...committed,
+      servers: [{ url: run.baseUrl, description: committed.servers[0]!.description }],
+    });
   });
 
   it.each([
