@@ -17,6 +17,8 @@ const PERMISSIONS = {
   trackLke: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   trackSmh: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   getTask: { table: ['dynamodb:GetItem'] },
+  // Untracking writes the record (its notifications leave through the outbox, delivered by the pollers).
+  untrackTask: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
   listTasks: { index: ['byProvider'] },
   // Static answers only: the OpenAPI document and RouteNotFound.
   apiIndex: {},

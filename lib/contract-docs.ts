@@ -34,6 +34,7 @@ export const INPUT_FILES: SchemaFile[] = [
     schema: c.TRACK_SMH_INPUT,
   },
   { file: 'get-task.input', title: 'getTask direct-invoke input', schema: c.GET_TASK_INPUT },
+  { file: 'untrack-task.input', title: 'untrackTask direct-invoke input', schema: c.UNTRACK_TASK_INPUT },
   { file: 'list-tasks.input', title: 'listTasks direct-invoke input', schema: c.LIST_TASKS_INPUT },
 ];
 
@@ -127,7 +128,7 @@ function param(
 const QUERY_FLAG = z.enum(['true', 'false', '1', '0']);
 
 interface Route {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   path: string;
   operationId: string;
   summary: string;
@@ -236,6 +237,22 @@ export const ROUTES: Route[] = [
     summary: 'A tracked task with its history',
     parameters: [param('id', 'path', c.TRACKING_ID, true, 'the tracking id (lke_… or smh_…)')],
     ok: [{ status: 200, schema: 'tracked-task', description: 'the record' }],
+    errors: [400, 404, 500, 503],
+  },
+  {
+    method: 'delete',
+    path: '/tasks/{id}',
+    operationId: 'untrackTask',
+    summary:
+      'Stop tracking a task: it ends untracked, waiting executions get TaskUntracked, an event announces it. Does not cancel the Tencent task.',
+    parameters: [param('id', 'path', c.TRACKING_ID, true, 'the tracking id (lke_… or smh_…)')],
+    ok: [
+      {
+        status: 200,
+        schema: 'tracked-task',
+        description: 'the record: untracked now, or as it was when it had already finished or been untracked',
+      },
+    ],
     errors: [400, 404, 500, 503],
   },
   {

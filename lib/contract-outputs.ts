@@ -118,6 +118,14 @@ const TRACKED_TASK_SHAPE = {
     z.object({ status: z.enum(TRACKED_STATUSES), upstreamStatus: UPSTREAM_STATUS, at: DATE_TIME }),
   ),
   waiters: COUNT.check(z.describe('Step Functions executions waiting for a callback')),
+  untracked: z.optional(
+    z
+      .strictObject({
+        at: DATE_TIME,
+        requestId: z.string().check(z.describe('the AWS request id of the untrackTask call')),
+      })
+      .check(z.describe('while untracked: when, and by which request, tracking was stopped')),
+  ),
   undelivered: z
     .array(
       z.strictObject({
@@ -164,7 +172,7 @@ export const TASK_EVENT = z
   })
   .check(
     z.describe(
-      'detail-type is Task Status Changed for every status change, plus Task Succeeded / Task Failed / Task Expired for terminal ones. eventId is stable across redeliveries: de-duplicate on it.',
+      'detail-type is Task Status Changed for every status change, plus Task Succeeded / Task Failed / Task Expired / Task Untracked for terminal ones. eventId is stable across redeliveries: de-duplicate on it.',
     ),
   );
 

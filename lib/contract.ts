@@ -89,7 +89,7 @@ export const TRACKING_ID_PATTERN = /^(lke|smh)_[A-Za-z0-9_-]{24}$/;
 export const TRACKING_ID = field(TRACKING_ID_PATTERN, 28, 'a tracking id (lke_… or smh_…)');
 export const PROVIDERS = ['lke', 'smh'] as const;
 export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed'] as const;
-export const TRACKED_STATUSES = [...TASK_STATUSES, 'expired'] as const;
+export const TRACKED_STATUSES = [...TASK_STATUSES, 'expired', 'untracked'] as const;
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `must be one of ${values.join(', ')}` });
 /** A list filter: one of `values`, or empty (a query string's `?status=`) for none. */
@@ -140,6 +140,7 @@ export const SMH_STATUS_INPUT = z.extend(SMH_QUERY, { track: TRACK });
 export const TRACK_SMH_INPUT = z.extend(SMH_QUERY, { notify: z.nullish(NOTIFY) });
 
 export const GET_TASK_INPUT = z.object({ id: TRACKING_ID });
+export const UNTRACK_TASK_INPUT = z.object({ id: TRACKING_ID });
 const LIMIT_RULE = 'must be an integer from 1 to 100 (digits only)';
 export const LIST_LIMIT = z.union(
   [

@@ -17,9 +17,12 @@ export type {
   TaskStatus,
 } from './contract';
 
-/** Statuses after which a task never changes again. */
-export function isFinished(status: TaskStatus | 'expired'): boolean {
-  return status === 'succeeded' || status === 'failed' || status === 'expired';
+/**
+ * Statuses after which a task is not checked again: final upstream (`succeeded`, `failed`), or ended by us
+ * (`expired`: given up on; `untracked`: a caller stopped tracking it). The last two can be tracked again.
+ */
+export function isFinished(status: TaskStatus | 'expired' | 'untracked'): boolean {
+  return status === 'succeeded' || status === 'failed' || status === 'expired' || status === 'untracked';
 }
 
 const LKE_STATUS_MAP: Readonly<Record<string, TaskStatus>> = {

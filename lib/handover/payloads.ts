@@ -24,9 +24,14 @@ export const TERMINAL_DETAIL_TYPES = {
   succeeded: 'Task Succeeded',
   failed: 'Task Failed',
   expired: 'Task Expired',
+  untracked: 'Task Untracked',
 } as const;
-/** The `error` names SendTaskFailure uses, for a state machine's Catch. */
-export const CALLBACK_ERRORS = ['TaskFailed', 'TaskExpired'] as const;
+/** The `error` names SendTaskFailure uses, for a state machine's Catch, by the status that ended the task. */
+export const CALLBACK_ERRORS = {
+  failed: 'TaskFailed',
+  expired: 'TaskExpired',
+  untracked: 'TaskUntracked',
+} as const;
 
 export const AWS_LIMITS = {
   putEventsEntries: 10,
@@ -98,7 +103,7 @@ export function prepareEvent(task: TrackedTask, entry: EventEntry): PreparedEven
 
 export type CallbackPayload =
   | { kind: 'success'; output: string; resultOmitted: boolean }
-  | { kind: 'failure'; error: (typeof CALLBACK_ERRORS)[number]; cause: string };
+  | { kind: 'failure'; error: (typeof CALLBACK_ERRORS)[keyof typeof CALLBACK_ERRORS]; cause: string };
 
 /** What a finished task's waiting execution gets: the record on success, an error and a cause otherwise. */
 export function callbackPayload(task: TrackedTask): CallbackPayload {
@@ -116,7 +121,7 @@ export function callbackPayload(task: TrackedTask): CallbackPayload {
   const subject = `${task.identity.provider.toUpperCase()} task ${task.identity.taskId} (tracking id ${task.id})`;
   return {
     kind: 'failure',
-    error: task.status === 'expired' ? CALLBACK_ERRORS[1] : CALLBACK_ERRORS[0],
+    error: CALLBACK_ERRORS[task.status as keyof typeof CALLBACK_ERRORS] ?? CALLBACK_ERRORS.failed,
     cause: clip(
       `${subject} ${task.status}${task.message ? `: ${task.message}` : ''}`,
       AWS_LIMITS.taskCauseChars,

@@ -131,6 +131,13 @@ export interface TrackedTask {
   notify: NotifyTarget | null;
   outbox: OutboxEntry[];
   undelivered: DeadLetter[];
+  /** While `untracked`: when, and by which request (its AWS request id), tracking was stopped. */
+  untracked?: Untracked;
+}
+
+export interface Untracked {
+  at: string;
+  requestId: string;
 }
 
 /** What a claim for a check replaced (lib/tracking/transitions.ts `claim`), and when it was made. */
@@ -182,6 +189,7 @@ export function toPublic(task: TrackedTask): PublicTask {
     finishedAt: task.finishedAt,
     history: task.history,
     waiters: waiterTokens(task).length,
+    ...(task.untracked ? { untracked: task.untracked } : {}),
     undelivered: task.undelivered.map(({ id, kind, detailType, code, reason, at }) =>
       detailType === undefined ? { id, kind, code, reason, at } : { id, kind, detailType, code, reason, at },
     ),

@@ -10,7 +10,7 @@ import {
   type TrackedTask,
 } from './model';
 import type { TaskStore } from './store';
-import { addWaiter, newTask, observe, reopen } from './transitions';
+import { addWaiter, isReopenable, newTask, observe, reopen, untrack } from './transitions';
 
 /** Tracking as the API offers it: idempotent creation, and keeping records in step with on-demand reads. */
 
@@ -50,7 +50,7 @@ export async function track(
   notify: NotifyTarget | null = null,
 ): Promise<Tracked> {
   const outcome = await store.create(newTask(identity, store.context(), notify));
-  if (outcome.created || (!notify && outcome.task.status !== 'expired')) return outcome;
+  if (outcome.created || (!notify && !isReopenable(outcome.task.status))) return outcome;
   const updated = await store.update(
     outcome.task.id,
     (current, ctx) => {
@@ -87,6 +87,19 @@ export async function recordObservation(
     const readAt = { ...ctx, now: Math.min(ctx.now, Date.parse(observation.checkedAt)) };
     return observe(reopen(current, readAt) ?? current, observation, ctx);
   });
+  return outcome?.task;
+}
+
+/**
+ * Stops tracking a task (`DELETE /tasks/{id}`): see transitions `untrack`. Answers the record (as it was, when
+ * it had already finished or been untracked: idempotent), or undefined when no task has that id.
+ */
+export async function untrackTask(
+  store: TaskStore,
+  id: string,
+  requestId: string,
+): Promise<TrackedTask | undefined> {
+  const outcome = await store.update(id, (current, ctx) => untrack(current, requestId, ctx));
   return outcome?.task;
 }
 

@@ -399,6 +399,34 @@ export function expire(claimed: TrackedTask, message: string, ctx: Context): Tra
   return announce(task, next, ctx);
 }
 
+/**
+ * A caller stops tracking the task (`DELETE /tasks/{id}`, `untrackTask`): it is not checked again and ends
+ * `untracked`, saying when and by which request; it is kept for RETENTION_DAYS like any finished record. Its
+ * notifications go out like any terminal change's: a `Task Untracked` event, and `SendTaskFailure`
+ * `TaskUntracked` for every waiting execution, queued in the same write. A poller's check in flight is taken
+ * back: its outcome no longer applies (the lease is gone). A finished task (and an untracked one: untracking
+ * twice) is left as it is: nothing is being checked.
+ */
+export function untrack(task: TrackedTask, requestId: string, ctx: Context): TrackedTask | null {
+  if (isFinished(task.status)) return null;
+  const base = undoClaim(task);
+  const at = iso(ctx.now);
+  const provider = task.identity.provider.toUpperCase();
+  const next: TrackedTask = {
+    ...base,
+    status: 'untracked',
+    message: bounded(
+      `Untracked by request ${requestId}: no longer checked (the ${provider} task itself was not cancelled)`,
+    ),
+    nextCheckAt: null,
+    finishedAt: at,
+    history: withStatus(base, 'untracked', base.upstreamStatus, at),
+    lease: null,
+    untracked: { at, requestId },
+  };
+  return announce(base, next, ctx);
+}
+
 /** The message of a task given up on at its max age: says why, and what went wrong last. */
 export function maxAgeMessage(task: TrackedTask, maxAgeDays: number): string {
   const last = task.lastError ? ` (last error: ${task.lastError.code}: ${task.lastError.message})` : '';
@@ -406,15 +434,17 @@ export function maxAgeMessage(task: TrackedTask, maxAgeDays: number): string {
 }
 
 /**
- * Tracking an `expired` task again: it goes back to `pending`, is checked afresh (the max age counts from now),
- * and executions whose `TaskExpired` callback was not delivered yet keep waiting instead.
+ * Tracking an `expired` or `untracked` task again: it goes back to `pending`, is checked afresh (the max age
+ * counts from now), and executions whose `TaskExpired` / `TaskUntracked` callback was not delivered yet keep
+ * waiting instead.
  */
 export function reopen(task: TrackedTask, ctx: Context): TrackedTask | null {
-  if (task.status !== 'expired') return null;
+  if (!isReopenable(task.status)) return null;
   const now = iso(ctx.now);
   const tokens = waiterTokens(task);
+  const { untracked: _untracked, ...rest } = task;
   const next: TrackedTask = {
-    ...task,
+    ...rest,
     status: 'pending',
     message: '',
     polls: 0,
@@ -440,6 +470,11 @@ export function release(claimed: TrackedTask, ctx: Context, due?: number): Track
   const task = unclaimed(claimed, ctx);
   if (isFinished(task.status) || due === undefined) return { ...task, lease: null };
   return { ...task, nextCheckAt: iso(due), lease: null };
+}
+
+/** Ended by us, not upstream: tracking the task again checks it again. */
+export function isReopenable(status: TrackedStatus): boolean {
+  return status === 'expired' || status === 'untracked';
 }
 
 /** Lets go of the caller's lease and nothing else (the schedule stays as stored). */

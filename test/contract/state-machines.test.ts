@@ -39,7 +39,7 @@ const fixedCodes = (Object.values(errors) as unknown[]).flatMap((value) => {
 const KNOWN_ERRORS = new Set([
   ...fixedCodes,
   'TaskNotFound', // UpstreamNotFoundError's default
-  ...CALLBACK_ERRORS,
+  ...Object.values(CALLBACK_ERRORS),
 ]);
 
 it('knows the error codes the functions throw', () => {

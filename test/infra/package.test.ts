@@ -206,7 +206,7 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
 
   it('requires IAM (SigV4) on every HTTP route', () => {
     const routes = resourcesOfType(packaged.template, 'AWS::ApiGatewayV2::Route');
-    expect(routes).toHaveLength(9);
+    expect(routes).toHaveLength(10);
     for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
   });
 
@@ -215,7 +215,13 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
       ([, r]) => r.Properties.RouteKey,
     );
     expect(routes).toEqual(
-      expect.arrayContaining(['POST /lke/tasks', 'POST /smh/tasks', 'GET /tasks/{id}', 'GET /tasks']),
+      expect.arrayContaining([
+        'POST /lke/tasks',
+        'POST /smh/tasks',
+        'GET /tasks/{id}',
+        'DELETE /tasks/{id}',
+        'GET /tasks',
+      ]),
     );
   });
 

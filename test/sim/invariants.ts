@@ -50,8 +50,17 @@ interface Record_ {
   lastError: { code: string; message: string } | null;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'expired']);
-const RANK: Record<string, number> = { pending: 0, running: 1, succeeded: 2, failed: 2, expired: 2 };
+const FINAL = new Set(['succeeded', 'failed', 'expired', 'untracked']);
+/** Ended by us, not upstream: tracking again reopens them. */
+const REOPENABLE = new Set(['expired', 'untracked']);
+const RANK: Record<string, number> = {
+  pending: 0,
+  running: 1,
+  succeeded: 2,
+  failed: 2,
+  expired: 2,
+  untracked: 2,
+};
 
 export class Invariants {
   readonly violations: string[] = [];
@@ -60,6 +69,8 @@ export class Invariants {
   private readonly idByKey = new Map<string, string>();
   private readonly truths = new Map<string, LkeTruth | SmhTruth>();
   private readonly reportedStatuses = new Map<string, Set<string>>();
+  /** Tasks a user asked to stop tracking (the request may have applied even when its answer was lost). */
+  private readonly untrackedAsked = new Set<string>();
   /** When an upstream answered a task as not found, per task. */
   private readonly refusals = new Map<string, number[]>();
   private readonly checksMade = new Map<
@@ -98,6 +109,10 @@ export class Invariants {
 
   isTracked(key: string): boolean {
     return this.everTracked.has(key) || this.deps.item(this.idOf(key)) !== undefined;
+  }
+
+  untrackAsked(key: string): void {
+    this.untrackedAsked.add(key);
   }
 
   tracked(key: string): void {
@@ -179,14 +194,23 @@ export class Invariants {
 
     // Status: reported, or pending, or expired by the rules; never out of a final status; history in order.
     const reported = this.reportedStatuses.get(key) ?? new Set<string>();
-    if (after.status !== 'pending' && after.status !== 'expired' && !reported.has(after.status))
+    if (!['pending', 'expired', 'untracked'].includes(after.status) && !reported.has(after.status))
       this.violation('status', `${label} stored as ${after.status}, which its upstream never reported`);
+    if (after.status === 'untracked' && before?.status !== 'untracked' && !this.untrackedAsked.has(key))
+      this.violation('status', `${label} untracked, which nobody asked for`);
+    if (after.status === 'untracked' && before?.status === 'untracked' && after.attempts !== before.attempts)
+      this.violation('status', `${label} checked while untracked`);
     if (after.status === 'expired' && before?.status !== 'expired' && !this.mayExpire(key, after, now))
       this.violation(
         'status',
         `${label} expired although the upstream knew it and its max age had not passed`,
       );
-    if (before && FINAL.has(before.status) && before.status !== 'expired' && after.status !== before.status)
+    if (
+      before &&
+      FINAL.has(before.status) &&
+      !REOPENABLE.has(before.status) &&
+      after.status !== before.status
+    )
       this.violation('status', `${label} left its final status ${before.status} for ${after.status}`);
     for (let n = 1; n < after.history.length; n++) {
       const [a, b] = [after.history[n - 1], after.history[n]] as [Plain, Plain];
@@ -335,7 +359,9 @@ export class Invariants {
           ? 'TaskFailed'
           : status === 'expired'
             ? 'TaskExpired'
-            : 'none';
+            : status === 'untracked'
+              ? 'TaskUntracked'
+              : 'none';
     const got = kind === 'success' ? 'success' : payload.error;
     if (got !== expected)
       this.violation('hand-over', `callback ${got} for a task ${status} (${execution.trackingId})`);
@@ -363,6 +389,7 @@ export class Invariants {
       else if (final && final.at <= settleBy) expected = [final.status];
       else expected = final ? [final.status, 'pending', 'running'] : ['pending', 'running'];
       if (truth.known && (final?.at ?? Infinity) > trackedAt + maxAgeMs - 120_000) expected.push('expired');
+      if (this.untrackedAsked.has(key)) expected.push('untracked');
       if (!expected.includes(record.status))
         this.violation('liveness', `${label} ended ${record.status}, expected ${expected.join(' or ')}`);
       if (

@@ -28,6 +28,7 @@ export type Action =
   | { kind: 'track'; task: string; notify?: { token: string; heartbeat: boolean } }
   | { kind: 'read'; task: string; track: boolean }
   | { kind: 'stop-execution'; token: string }
+  | { kind: 'untrack'; task: string }
   | { kind: 'retrack-all' };
 
 export interface Scenario {
@@ -236,6 +237,17 @@ export function scenario(seed: number, family?: Family): Scenario {
     if (smh.size > 0 && r.chance(0.15))
       actions.push({ at: at + r.int(1_000, 40_000), action: { kind: 'poll', provider: 'smh' } });
   }
+  // Some users stop tracking a task (DELETE /tasks/{id}), and some of them track it again later. Drawn from a
+  // stream of its own, so the rest of the world stays as it was drawn before untracking existed.
+  const u = new Rng(seed, 2);
+  if (!overload && !quota)
+    for (const key of [...lke.keys(), ...smh.keys()]) {
+      if (!u.chance(0.12)) continue;
+      const at = START + u.int(10_000, faultsUntil - START + 10 * MIN);
+      actions.push({ at, action: { kind: 'untrack', task: key } });
+      if (u.chance(0.3))
+        actions.push({ at: at + u.int(1_000, 5 * MIN), action: { kind: 'track', task: key } });
+    }
   // After the faults, a user tracks again whatever did not get tracked (the answer said so).
   actions.push({ at: faultsUntil + 1_000, action: { kind: 'retrack-all' } });
   actions.sort((a, b) => a.at - b.at);

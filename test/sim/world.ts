@@ -6,6 +6,7 @@ import { trackLke } from '../../functions/lke/track';
 import { smhPoll } from '../../functions/smh/poll';
 import { smhStatus } from '../../functions/smh/status';
 import { trackSmh } from '../../functions/smh/track';
+import { untrackTask } from '../../functions/tasks/untrack';
 import { DynamoDb } from '../../lib/aws/dynamodb';
 import { lkeConfig, smhConfig, trackingConfig, type TrackingConfig } from '../../lib/config';
 import { AwsNotifier } from '../../lib/handover/notifier';
@@ -64,7 +65,7 @@ export interface SimResult {
   replay: string;
 }
 
-type Fn = 'lkePoll' | 'smhPoll' | 'lkeStatus' | 'smhStatus' | 'trackLke' | 'trackSmh';
+type Fn = 'lkePoll' | 'smhPoll' | 'lkeStatus' | 'smhStatus' | 'trackLke' | 'trackSmh' | 'untrackTask';
 const TIMEOUT_MS: Record<Fn, number> = {
   lkePoll: 120_000,
   smhPoll: 120_000,
@@ -72,6 +73,7 @@ const TIMEOUT_MS: Record<Fn, number> = {
   smhStatus: 15_000,
   trackLke: 10_000,
   trackSmh: 15_000,
+  untrackTask: 10_000,
 };
 
 interface Container extends Caller {
@@ -238,6 +240,11 @@ class World implements Net {
       case 'track':
         this.track(action.task, action.notify);
         return;
+      case 'untrack':
+        // Asked for, it may apply even if the answer is lost: the rules allow `untracked` from here on.
+        this.checks.untrackAsked(action.task);
+        this.invoke('untrackTask', { id: this.checks.idOf(action.task) });
+        return;
       case 'read':
         this.read(action.task, action.track);
         return;
@@ -398,6 +405,7 @@ class World implements Net {
       smhStatus: () => smhStatus({ smh: () => smh, store: () => store, log }),
       trackLke: () => trackLke({ store: () => store, log }),
       trackSmh: () => trackSmh({ store: () => store, log }),
+      untrackTask: () => untrackTask({ store: () => store, log }),
     };
     const container: Container = Object.assign(caller, {
       fn,
