@@ -19,7 +19,8 @@ const PERMISSIONS = {
   getTask: { table: ['dynamodb:GetItem'] },
   // Untracking writes the record (its notifications leave through the outbox, delivered by the pollers).
   untrackTask: { table: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
-  listTasks: { index: ['byProvider'] },
+  // GetItem: a whole identity is one read, and a filtered page reads its records by id.
+  listTasks: { table: ['dynamodb:GetItem'], index: ['byProvider', 'byIdentity'] },
   // Static answers only: the OpenAPI document and RouteNotFound.
   apiIndex: {},
   lkePoll: {

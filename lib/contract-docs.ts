@@ -259,10 +259,28 @@ export const ROUTES: Route[] = [
     method: 'get',
     path: '/tasks',
     operationId: 'listTasks',
-    summary: 'Tracked tasks, by provider and status, newest first, paged',
+    summary:
+      'Tracked tasks, by provider and status (newest first), or by upstream identity (in identity order), paged',
     parameters: [
-      param('provider', 'query', z.enum(c.PROVIDERS), false),
+      param('provider', 'query', z.enum(c.PROVIDERS), false, 'required with an identity filter'),
       param('status', 'query', z.enum(c.TRACKED_STATUSES), false),
+      param('botBizId', 'query', c.LKE_BOT_BIZ_ID, false, 'LKE tasks of this application (provider=lke)'),
+      param('taskType', 'query', c.LKE_TASK_TYPE, false, 'with botBizId: tasks of this type'),
+      param('libraryId', 'query', c.SMH_LIBRARY_ID, false, 'SMH tasks of this library (provider=smh)'),
+      param(
+        'spaceId',
+        'query',
+        c.SMH_SPACE_ID,
+        false,
+        'with libraryId: tasks of this space ("-": single-tenant)',
+      ),
+      param(
+        'taskId',
+        'query',
+        c.LKE_TASK_ID,
+        false,
+        'with botBizId or libraryId: the upstream task id (with botBizId and taskType: one lookup)',
+      ),
       param(
         'limit',
         'query',

@@ -149,9 +149,22 @@ export const LIST_LIMIT = z.union(
   ],
   { error: LIMIT_RULE },
 );
+/** The upstream identity as list filters (lib/validate.ts `parseListQuery` checks how they combine). */
+export const LIST_FILTERS = {
+  botBizId: z.nullish(idField(LKE_BOT_BIZ_ID)),
+  taskType: z.nullish(LKE_TASK_TYPE),
+  libraryId: z.nullish(SMH_LIBRARY_ID),
+  spaceId: z.nullish(SMH_SPACE_ID),
+  taskId: z.nullish(
+    idField(LKE_TASK_ID).check(
+      z.describe('with botBizId (and taskType) or libraryId (and spaceId): the upstream task id'),
+    ),
+  ),
+};
 export const LIST_TASKS_INPUT = z.object({
   provider: z.optional(filterOf(PROVIDERS)),
   status: z.optional(filterOf(TRACKED_STATUSES)),
+  ...LIST_FILTERS,
   limit: z.nullish(LIST_LIMIT.check(z.describe('page size, 1 to 100 (default 25)'))),
   nextToken: z.nullish(
     field(/^[A-Za-z0-9_-]*$/, 2048, 'a token from a previous page').check(

@@ -6,6 +6,7 @@ import {
   LKE_QUERY,
   NOTIFY,
   SMH_QUERY,
+  SMH_TASK_ID,
   SMH_TASK_ID_ARRAY,
   SMH_TASK_IDS,
   type LkeTaskQuery,
@@ -113,16 +114,73 @@ export function parseTrackingId(input: unknown): string {
 export function parseListQuery(input: unknown): {
   provider?: 'lke' | 'smh';
   status?: TrackedStatus;
+  identity?: IdentityFilter;
   limit?: number;
   nextToken?: string;
 } {
-  const { provider, status, limit, nextToken } = check(LIST_TASKS_INPUT, asRecord(input));
+  const { provider, status, limit, nextToken, ...filters } = check(LIST_TASKS_INPUT, asRecord(input));
+  const identity = identityFilter(provider || undefined, filters);
   return {
     ...(provider ? { provider } : {}),
     ...(status ? { status } : {}),
+    ...(identity ? { identity } : {}),
     ...(limit != null && limit !== '' ? { limit: checkLimit(Number(limit)) } : {}),
     ...(nextToken ? { nextToken } : {}),
   };
+}
+
+/**
+ * A filter on the upstream identity: an LKE application, and within it a task type and a task id; an SMH
+ * library, and within it a space and a task id. A task id without what comes before it (`taskType`, `spaceId`)
+ * is matched too, by a filter on the index (lib/tracking/store.ts `list`).
+ */
+export type IdentityFilter =
+  | { provider: 'lke'; botBizId: string; taskType?: string; taskId?: string }
+  | { provider: 'smh'; libraryId: string; spaceId?: string; taskId?: string };
+
+/**
+ * The identity filters of a listing, as they combine: LKE's (`botBizId`, then `taskType`, `taskId`) with
+ * `provider=lke`, SMH's (`libraryId`, then `spaceId`, `taskId`) with `provider=smh`; the scope (`botBizId`,
+ * `libraryId`) first. Each refusal names the field and what it needs.
+ */
+function identityFilter(
+  provider: 'lke' | 'smh' | undefined,
+  given: Record<string, string | number | null | undefined>,
+): IdentityFilter | undefined {
+  const present = (name: string) => given[name] != null && given[name] !== '';
+  const text = (name: string) => (present(name) ? String(given[name]) : undefined);
+  const lke = ['botBizId', 'taskType'].filter(present);
+  const smh = ['libraryId', 'spaceId'].filter(present);
+  if (lke.length === 0 && smh.length === 0) {
+    if (present('taskId'))
+      throw new ValidationError(
+        'taskId needs its scope: provider=lke&botBizId=… or provider=smh&libraryId=…',
+      );
+    return undefined;
+  }
+  if (lke.length > 0 && smh.length > 0)
+    throw new ValidationError(`${lke[0]} (LKE) and ${smh[0]} (SMH) cannot be combined: filter one provider`);
+  const wanted = lke.length > 0 ? 'lke' : 'smh';
+  const first = (lke.length > 0 ? lke : smh)[0] as string;
+  if (provider !== wanted)
+    throw new ValidationError(`${first} filters ${wanted.toUpperCase()} tasks: add provider=${wanted}`);
+  if (wanted === 'lke') {
+    const botBizId = text('botBizId');
+    if (botBizId === undefined)
+      throw new ValidationError(`${first} needs botBizId (the application it belongs to)`);
+    if (BigInt(botBizId) > UINT64_MAX)
+      throw new ValidationError(`botBizId must be at most ${UINT64_MAX} (an unsigned 64-bit application id)`);
+    const taskType = text('taskType');
+    const taskId = text('taskId');
+    return { provider: 'lke', botBizId, ...(taskType ? { taskType } : {}), ...(taskId ? { taskId } : {}) };
+  }
+  const libraryId = text('libraryId');
+  if (libraryId === undefined)
+    throw new ValidationError(`${first} needs libraryId (the library it belongs to)`);
+  const spaceId = text('spaceId');
+  const taskId = text('taskId');
+  if (taskId !== undefined) check(SMH_TASK_ID, taskId, ['taskId']);
+  return { provider: 'smh', libraryId, ...(spaceId ? { spaceId } : {}), ...(taskId ? { taskId } : {}) };
 }
 
 function checkLimit(limit: number): number {

@@ -170,6 +170,20 @@ export function trackingId(identity: TaskIdentity): string {
   return `${identity.provider}_${digest}`;
 }
 
+/**
+ * Where a record sits in the `byIdentity` index (lib/tracking/table.ts): its upstream scope (an LKE application,
+ * an SMH library) and, within it, the rest of its identity in order, so that a prefix of the identity is a prefix
+ * of the key. No identity field may hold `#` (lib/contract.ts): the parts never run into each other.
+ */
+export function identityKey(identity: TaskIdentity): { scope: string; scopeSk: string } {
+  return identity.provider === 'lke'
+    ? { scope: `lke#${identity.botBizId}`, scopeSk: `${identity.taskType}#${identity.taskId}` }
+    : {
+        scope: `smh#${identity.libraryId}`,
+        scopeSk: `${identity.spaceId ?? '~'}#${identity.taskId}#${identity.userId ?? ''}`,
+      };
+}
+
 export function toPublic(task: TrackedTask): PublicTask {
   const { identity } = task;
   return {

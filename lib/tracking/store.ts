@@ -7,9 +7,9 @@ import { sleep } from '../retry';
 import { isFinished } from '../task';
 import type { CallOptions } from '../upstream';
 import type { DynamoDb, TableOperation } from '../aws/dynamodb';
-import { TRACKED_STATUSES, TRACKING_ID_PATTERN } from '../validate';
+import { TRACKED_STATUSES, TRACKING_ID_PATTERN, type IdentityFilter } from '../validate';
 import { cutResult, itemSize, MAX_ITEM_BYTES, unstorable, valueSize } from './item-size';
-import type { OutboxEntry, TrackedStatus, TrackedTask } from './model';
+import { identityKey, trackingId, type OutboxEntry, type TrackedStatus, type TrackedTask } from './model';
 import { sendWithin, TABLE } from './table';
 import { claim, dueAt, isStaleCheck, settleStaleLease, type Context } from './transitions';
 
@@ -53,9 +53,16 @@ export type Mutation = (current: TrackedTask, ctx: Context) => TrackedTask | nul
 export interface ListQuery {
   provider?: Provider;
   status?: TrackedStatus;
+  /** The upstream identity, whole or a prefix of it (the provider is `provider`'s). */
+  identity?: IdentityFilter;
   limit?: number;
   nextToken?: string;
 }
+
+/** Page size when the caller gives none (lib/contract-docs.ts documents it). */
+export const LIST_DEFAULT_LIMIT = 25;
+/** Index entries read per Query of `byIdentity`: each is under 300 bytes, so a page reads at most ~8 KB. */
+const IDENTITY_PAGE = 30;
 
 /**
  * Partitions of the due index per provider. Fixed, not a setting: a record's shard is derived from its id, and a
@@ -103,12 +110,7 @@ export class TaskStore {
   }
 
   async get(id: string): Promise<TrackedTask | undefined> {
-    const { Item } = await this.send('GetItem', {
-      TableName: this.config.tableName,
-      Key: { id },
-      ConsistentRead: true,
-    });
-    return Item ? fromItem(Item) : undefined;
+    return this.read(id, true);
   }
 
   /** Writes a new record unless one with its id exists; answers the stored one and whether it was created. */
@@ -242,7 +244,8 @@ export class TaskStore {
   }
 
   async list(query: ListQuery = {}): Promise<{ items: TrackedTask[]; nextToken?: string }> {
-    const limit = Math.min(Math.max(query.limit ?? 50, 1), 100);
+    const limit = Math.min(Math.max(query.limit ?? LIST_DEFAULT_LIMIT, 1), 100);
+    if (query.identity) return this.listByIdentity(query.identity, query.status, limit, query.nextToken);
     const providers = query.provider ? [query.provider] : PROVIDERS;
     const scope = queryScope(query, limit);
     const cursor = decodeToken(query.nextToken, scope, providers, query.status);
@@ -291,6 +294,103 @@ export class TaskStore {
     return index < providers.length && nextProvider
       ? { items, nextToken: encodeToken({ v: 1, scope, provider: nextProvider }) }
       : { items };
+  }
+
+  /**
+   * Records by their upstream identity. A whole LKE identity is one read (the record id is derived from it). Any
+   * other filter reads the `byIdentity` index of the scope (an LKE application, an SMH library) from the longest
+   * key prefix the filter gives, filtered by status and by a task id given without what precedes it, then reads
+   * the page's records (eventually consistent, one read each); a record whose status no longer matches (the index
+   * lags the table) or that is gone is left out, so a page may hold fewer than `limit`. Ordered by the identity
+   * (task type or space, then task id).
+   */
+  private async listByIdentity(
+    filter: IdentityFilter,
+    status: TrackedStatus | undefined,
+    limit: number,
+    nextToken: string | undefined,
+  ): Promise<{ items: TrackedTask[]; nextToken?: string }> {
+    const matches = (task: TrackedTask | undefined): task is TrackedTask =>
+      task !== undefined && (status === undefined || task.status === status);
+    if (filter.provider === 'lke' && filter.taskType !== undefined && filter.taskId !== undefined) {
+      if (nextToken !== undefined)
+        throw new ValidationError('nextToken is not valid for this query: start again without it');
+      const id = trackingId({
+        provider: 'lke',
+        botBizId: filter.botBizId,
+        taskType: filter.taskType,
+        taskId: filter.taskId,
+      });
+      const task = await this.read(id, false);
+      return { items: matches(task) ? [task] : [] };
+    }
+    const { scope, prefix, taskId } = identityQuery(filter);
+    const tokenScope = `identity|${scope}|${prefix}|${taskId ?? '*'}|${status ?? '*'}|${limit}`;
+    let startKey = decodeIdentityToken(nextToken, tokenScope, scope, prefix);
+    const names: Record<string, string> = {
+      '#scope': TABLE.identityIndex.hashKey,
+      ...(prefix ? { '#sk': TABLE.identityIndex.rangeKey } : {}),
+    };
+    const values: Record<string, unknown> = { ':scope': scope, ...(prefix ? { ':prefix': prefix } : {}) };
+    const filters: string[] = [];
+    if (status) {
+      names['#status'] = 'status';
+      values[':status'] = status;
+      filters.push('#status = :status');
+    }
+    if (taskId !== undefined) {
+      Object.assign(names, { '#identity': 'identity', '#taskId': 'taskId' });
+      values[':taskId'] = taskId;
+      filters.push('#identity.#taskId = :taskId');
+    }
+    const keys: Record<string, unknown>[] = [];
+    let more = false;
+    do {
+      const page = await this.send('Query', {
+        TableName: this.config.tableName,
+        IndexName: TABLE.identityIndex.name,
+        KeyConditionExpression: prefix ? '#scope = :scope AND begins_with(#sk, :prefix)' : '#scope = :scope',
+        ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        Limit: IDENTITY_PAGE,
+        ExclusiveStartKey: startKey,
+      });
+      for (const entry of page.Items ?? []) {
+        if (keys.length === limit) {
+          more = true; // this page holds more than the caller asked for: the next one starts after the last kept
+          break;
+        }
+        keys.push(entry);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && keys.length < limit && !more);
+    const last = keys.at(-1);
+    const resume =
+      more && last
+        ? {
+            [TABLE.hashKey]: last[TABLE.hashKey],
+            [TABLE.identityIndex.hashKey]: last[TABLE.identityIndex.hashKey],
+            [TABLE.identityIndex.rangeKey]: last[TABLE.identityIndex.rangeKey],
+          }
+        : startKey;
+    const records = await mapLimit(keys, CLAIM_CONCURRENCY, (entry) =>
+      this.read(String(entry[TABLE.hashKey]), false),
+    );
+    const items = records.filter(matches);
+    return resume
+      ? { items, nextToken: encodeToken({ v: 1, scope: tokenScope, provider: filter.provider, key: resume }) }
+      : { items };
+  }
+
+  /** One record, read strongly or eventually consistent (half the read cost, for listings). */
+  private async read(id: string, consistent: boolean): Promise<TrackedTask | undefined> {
+    const { Item } = await this.send('GetItem', {
+      TableName: this.config.tableName,
+      Key: { id },
+      ConsistentRead: consistent,
+    });
+    return Item ? fromItem(Item) : undefined;
   }
 
   /**
@@ -423,6 +523,7 @@ function itemFor(task: TrackedTask, config: Pick<TrackingConfig, 'retentionDays'
     ...task,
     provider,
     [TABLE.listIndex.rangeKey]: `${task.status}#${task.firstSeenAt}#${task.id}`,
+    ...identityKey(task.identity),
   };
   const due = dueAt(task);
   if (due !== null) {
@@ -440,6 +541,8 @@ export function fromItem(item: Record<string, unknown>): TrackedTask {
   const {
     provider: _provider,
     [TABLE.listIndex.rangeKey]: _listSk,
+    [TABLE.identityIndex.hashKey]: _scope,
+    [TABLE.identityIndex.rangeKey]: _scopeSk,
     [TABLE.dueIndex.hashKey]: _shard,
     [TABLE.dueIndex.rangeKey]: _dueAt,
     [TABLE.ttlAttribute]: _expiresAt,
@@ -493,6 +596,65 @@ function upgrade(raw: Record<string, unknown>): TrackedTask {
 }
 
 /** What a page token is bound to: a token from one query is refused by another. */
+/** What a filter on the identity reads: the scope, the key prefix it gives, a task id to filter on. */
+function identityQuery(filter: IdentityFilter): { scope: string; prefix: string; taskId?: string } {
+  if (filter.provider === 'lke') {
+    const scope = `lke#${filter.botBizId}`;
+    if (filter.taskType === undefined)
+      return { scope, prefix: '', ...(filter.taskId !== undefined ? { taskId: filter.taskId } : {}) };
+    return { scope, prefix: `${filter.taskType}#` }; // with a task id it is a whole identity: one read
+  }
+  const scope = `smh#${filter.libraryId}`;
+  if (filter.spaceId === undefined)
+    return { scope, prefix: '', ...(filter.taskId !== undefined ? { taskId: filter.taskId } : {}) };
+  return {
+    scope,
+    prefix: filter.taskId === undefined ? `${filter.spaceId}#` : `${filter.spaceId}#${filter.taskId}#`,
+  };
+}
+
+/**
+ * A page token of an identity listing, checked before it reaches DynamoDB: issued for this very query, holding
+ * the keys of a `byIdentity` entry in this scope, under this prefix.
+ */
+function decodeIdentityToken(
+  token: string | undefined,
+  tokenScope: string,
+  scope: string,
+  prefix: string,
+): Key | undefined {
+  if (token === undefined) return undefined;
+  let cursor: Partial<Cursor>;
+  try {
+    cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Cursor>;
+  } catch {
+    throw new ValidationError('nextToken is not a token this API issued');
+  }
+  if (cursor === null || typeof cursor !== 'object' || cursor.v !== 1 || typeof cursor.scope !== 'string')
+    throw new ValidationError('nextToken is not a token this API issued');
+  if (cursor.scope !== tokenScope)
+    throw new ValidationError(
+      'nextToken belongs to another query: keep the filters, status and limit as they were for the first page',
+    );
+  const key = cursor.key as Key | undefined;
+  const id = key?.[TABLE.hashKey];
+  const sk = key?.[TABLE.identityIndex.rangeKey];
+  const valid =
+    key !== null &&
+    typeof key === 'object' &&
+    !Array.isArray(key) &&
+    Object.keys(key).length === 3 &&
+    typeof id === 'string' &&
+    TRACKING_ID_PATTERN.test(id) &&
+    id.startsWith(`${scope.slice(0, 3)}_`) &&
+    key[TABLE.identityIndex.hashKey] === scope &&
+    typeof sk === 'string' &&
+    sk.startsWith(prefix) &&
+    sk.length <= 512;
+  if (!valid) throw new ValidationError('nextToken is not a token this API issued');
+  return key;
+}
+
 function queryScope(query: ListQuery, limit: number): string {
   return `${query.provider ?? '*'}|${query.status ?? '*'}|${limit}`;
 }

@@ -12,12 +12,22 @@ import { deadlineSignal, type CallOptions } from '../upstream';
  *   (epoch ms): the next check of an unfinished task, the next delivery try of an outbox, or the end of a
  *   poller's lease. Pollers query `dueAt <= now` per shard.
  * - `byProvider` index: `provider` + `listSk` (`<status>#<firstSeenAt>#<id>`), for `GET /tasks?provider=&status=`.
+ * - `byIdentity` index: `scope` (`lke#<botBizId>`, `smh#<libraryId>`) + `scopeSk` (`<taskType>#<taskId>`,
+ *   `<spaceId or ~>#<taskId>#<userId>`), projecting only `status` and `identity`, for `GET /tasks` filtered by
+ *   the upstream identity. Its entries change only when a record is created, changes status or is deleted: a
+ *   check that changes nothing writes nothing to it.
  * - `expiresAt` (epoch s): DynamoDB TTL, set on finished records only.
  */
 export const TABLE = {
   hashKey: 'id',
   dueIndex: { name: 'due', hashKey: 'dueShard', rangeKey: 'dueAt' },
   listIndex: { name: 'byProvider', hashKey: 'provider', rangeKey: 'listSk' },
+  identityIndex: {
+    name: 'byIdentity',
+    hashKey: 'scope',
+    rangeKey: 'scopeSk',
+    projected: ['status', 'identity'],
+  },
   ttlAttribute: 'expiresAt',
 } as const;
 
@@ -31,6 +41,8 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: TABLE.dueIndex.rangeKey, AttributeType: 'N' },
       { AttributeName: TABLE.listIndex.hashKey, AttributeType: 'S' },
       { AttributeName: TABLE.listIndex.rangeKey, AttributeType: 'S' },
+      { AttributeName: TABLE.identityIndex.hashKey, AttributeType: 'S' },
+      { AttributeName: TABLE.identityIndex.rangeKey, AttributeType: 'S' },
     ],
     KeySchema: [{ AttributeName: TABLE.hashKey, KeyType: 'HASH' }],
     GlobalSecondaryIndexes: [
@@ -49,6 +61,14 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
           { AttributeName: TABLE.listIndex.rangeKey, KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: TABLE.identityIndex.name,
+        KeySchema: [
+          { AttributeName: TABLE.identityIndex.hashKey, KeyType: 'HASH' },
+          { AttributeName: TABLE.identityIndex.rangeKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...TABLE.identityIndex.projected] },
       },
     ],
   };

@@ -121,7 +121,19 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
         .flatMap((s) => s.Action)
         .sort();
     expect(actionsOf('getTask')).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents']);
-    expect(actionsOf('listTasks')).toEqual(['dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    // GetItem: a whole identity is one read; a page filtered by identity reads its records by id.
+    expect(actionsOf('listTasks')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actionsOf('untrackTask')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
     expect(actionsOf('trackLke')).toEqual([
       'dynamodb:GetItem',
       'dynamodb:PutItem',
@@ -151,6 +163,7 @@ describe('serverless package --stage prod (offline, no AWS credentials)', () => 
       }
     }
     expect(JSON.stringify(statementsOf('listTasks'))).toContain('/index/byProvider');
+    expect(JSON.stringify(statementsOf('listTasks'))).toContain('/index/byIdentity');
     expect(JSON.stringify(statementsOf('listTasks'))).not.toContain('/index/due');
     expect(JSON.stringify(statementsOf('lkePoll'))).toContain('/index/due');
     expect(JSON.stringify(statementsOf('lkePoll'))).toContain(

@@ -34,7 +34,7 @@ describe('validation', () => {
   it('says which values a list filter takes', () => {
     expect(refuses(() => parseListQuery({ provider: 'zzz' }))).toBe('provider must be one of lke, smh');
     expect(refuses(() => parseListQuery({ status: 'done' }))).toBe(
-      'status must be one of pending, running, succeeded, failed, expired',
+      'status must be one of pending, running, succeeded, failed, expired, untracked',
     );
     expect(parseListQuery({ provider: '', status: 'expired' })).toEqual({ status: 'expired' });
   });
