@@ -173,6 +173,19 @@ export const LIST_TASKS_INPUT = z.object({
   ),
 });
 
+/**
+ * The query string parameters of the HTTP routes that take any: the input's fields but those in the path. Any
+ * other parameter is refused (functions/common/handler.ts); lib/contract-docs.ts documents the same (a test
+ * compares them).
+ */
+export const QUERY_PARAMS = {
+  lkeStatus: Object.keys(LKE_STATUS_INPUT.shape).filter((key) => key !== 'taskId'),
+  smhStatus: Object.keys(SMH_STATUS_INPUT.shape).filter(
+    (key) => !['libraryId', 'spaceId', 'taskIds'].includes(key),
+  ),
+  listTasks: Object.keys(LIST_TASKS_INPUT.shape),
+} as const;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Types
 

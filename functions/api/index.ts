@@ -1,6 +1,6 @@
 import document from '../../openapi.json';
 import { NotFoundError } from '../../lib/errors';
-import { dualHandler, type HandlerDeps } from '../common/handler';
+import { dualHandler, refuseUnknown, type HandlerDeps } from '../common/handler';
 import { containerMetrics } from '../common/metrics';
 
 type Document = typeof document;
@@ -45,21 +45,29 @@ function servedAt(origin: string | undefined): Document {
  * listing the routes, instead of the gateway's `{"message":"Not Found"}`. A direct invoke answers the document.
  */
 export function apiIndex(deps: HandlerDeps = {}) {
-  type Request = { method: string; path: string; origin?: string };
+  type Request = { method: string; path: string; origin?: string; query?: string[] };
   return dualHandler<Request | null, Document>(
     {
       name: 'apiIndex',
-      fromHttp: ({ method, path, headers }) => ({ http: { method, path, origin: servedOrigin(headers) } }),
+      // The catch-all answers 404 whatever the query; the document's own route takes none.
+      query: 'any',
+      fromHttp: ({ method, path, headers, query }) => ({
+        http: { method, path, origin: servedOrigin(headers), query: Object.keys(query) },
+      }),
       parse: (input) => {
         const http = (input as { http?: Request } | null)?.http;
         if (!http) return null;
         // Only an origin as servedOrigin makes them: a direct invoke may send anything.
         const origin = typeof http.origin === 'string' && ORIGIN.test(http.origin) ? http.origin : undefined;
-        return { method: http.method, path: http.path, origin };
+        const query = Array.isArray(http.query) ? http.query.map(String) : [];
+        return { method: http.method, path: http.path, origin, query };
       },
       run: async (request) => {
         if (request === null) return document;
-        if (request.method === 'GET' && request.path === '/openapi.json') return servedAt(request.origin);
+        if (request.method === 'GET' && request.path === '/openapi.json') {
+          refuseUnknown(request.query ?? [], []);
+          return servedAt(request.origin);
+        }
         const shown = request.path.length > 200 ? `${request.path.slice(0, 200)}…` : request.path;
         throw new NotFoundError(
           `No route matches ${request.method} ${shown}. The routes are: ${ROUTES.join(', ')}`,

@@ -55,6 +55,12 @@ export interface Operation<I, O> {
   name: string;
   /** Builds the raw input from an HTTP request (path, query and body); validated by `parse` afterwards. */
   fromHttp(request: HttpInput): unknown;
+  /**
+   * The query string parameters the route takes (none when absent): any other is refused with a 400 naming it,
+   * so a misspelt filter never looks as if it worked. `any`: the operation checks them itself (`apiIndex`,
+   * whose catch-all route answers 404 whatever the query).
+   */
+  query?: readonly string[] | 'any';
   /** Validates raw input (throws ValidationError); runs before anything leaves the process. */
   parse(input: unknown): I;
   run(input: I, invocation: Invocation): Promise<O>;
@@ -205,7 +211,7 @@ export function dualHandler<I, O>(operation: Operation<I, O>, deps: HandlerDeps 
               method: event.requestContext.http?.method ?? 'GET',
               path: event.rawPath ?? '/',
               pathParameters: event.pathParameters ?? {},
-              query: queryOf(event),
+              query: queryOf(event, operation.query ?? []),
               body: parseBody(event),
               headers: event.headers ?? {},
             }),
@@ -277,11 +283,28 @@ export function toInvokeError(error: TrackerError): Error {
   return invokeError;
 }
 
+/** Refuses query parameters a route does not take, naming them (at most five, each cut to 64 characters). */
+export function refuseUnknown(given: string[], allowed: readonly string[]): void {
+  const unknown = given.filter((key) => !allowed.includes(key));
+  if (unknown.length === 0) return;
+  const named = unknown
+    .slice(0, 5)
+    .map((key) => JSON.stringify(key.slice(0, 64)))
+    .join(', ');
+  const more = unknown.length > 5 ? ` and ${unknown.length - 5} more` : '';
+  throw new ValidationError(
+    `Unknown query parameter${unknown.length > 1 ? 's' : ''} ${named}${more}: ` +
+      (allowed.length > 0 ? `this route takes ${allowed.join(', ')}` : 'this route takes none'),
+  );
+}
+
 /**
  * The query string's parameters. API Gateway joins a repeated parameter's values with commas, which would then be
  * refused for the wrong reason ("must contain digits only"): a repeat is refused by its name instead.
  */
-function queryOf(event: HttpEvent): Record<string, string | undefined> {
+function queryOf(event: HttpEvent, allowed: readonly string[] | 'any'): Record<string, string | undefined> {
+  const query = event.queryStringParameters ?? {};
+  if (allowed !== 'any') refuseUnknown(Object.keys(query), allowed);
   if (event.rawQueryString) {
     const seen = new Set<string>();
     for (const key of new URLSearchParams(event.rawQueryString).keys()) {
@@ -293,5 +316,5 @@ function queryOf(event: HttpEvent): Record<string, string | undefined> {
       seen.add(key);
     }
   }
-  return event.queryStringParameters ?? {};
+  return query;
 }

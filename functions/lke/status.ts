@@ -1,3 +1,4 @@
+import { QUERY_PARAMS } from '../../lib/contract';
 import type { LkeClient } from '../../lib/lke/client';
 import type { LkeTaskQuery, LkeTaskStatus } from '../../lib/task';
 import { observation } from '../../lib/tracking/checkers';
@@ -24,6 +25,7 @@ export function lkeStatus(
   return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & TrackingNote>(
     {
       name: 'lkeStatus',
+      query: QUERY_PARAMS.lkeStatus,
       fromHttp: ({ pathParameters, query }) => ({ ...query, taskId: pathParameters.taskId }),
       parse: (input) => ({ query: parseLkeTaskQuery(input), track: parseFlag(asRecord(input), 'track') }),
       run: async ({ query, track }, invocation) => {

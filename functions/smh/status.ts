@@ -1,3 +1,4 @@
+import { QUERY_PARAMS } from '../../lib/contract';
 import type { SmhClient } from '../../lib/smh/client';
 import type { SmhQueryResult, SmhTaskQuery } from '../../lib/task';
 import { observation } from '../../lib/tracking/checkers';
@@ -24,6 +25,7 @@ export function smhStatus(
   return dualHandler<{ query: SmhTaskQuery; track: boolean }, SmhQueryResult>(
     {
       name: 'smhStatus',
+      query: QUERY_PARAMS.smhStatus,
       fromHttp: ({ pathParameters, query }) => ({
         libraryId: pathParameters.libraryId,
         spaceId: pathParameters.spaceId,

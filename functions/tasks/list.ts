@@ -1,3 +1,4 @@
+import { QUERY_PARAMS } from '../../lib/contract';
 import { toPublic, type PublicTask } from '../../lib/tracking/model';
 import type { TaskStore } from '../../lib/tracking/store';
 import { parseListQuery } from '../../lib/validate';
@@ -15,6 +16,7 @@ export function listTasks(deps: HandlerDeps & { store?: () => TaskStore } = {}) 
   return dualHandler<ReturnType<typeof parseListQuery>, { items: PublicTask[]; nextToken?: string }>(
     {
       name: 'listTasks',
+      query: QUERY_PARAMS.listTasks,
       fromHttp: ({ query }) => query,
       parse: parseListQuery,
       run: async (query, invocation) => {
