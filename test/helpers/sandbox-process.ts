@@ -1,5 +1,7 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTableInput } from '../../lib/tracking/table';
 import { ROOT } from '../../scripts/serverless';
@@ -14,10 +16,13 @@ import { freePort } from './local-run';
 /** The sandbox (`npm run sandbox`) in a process of its own. */
 export async function sandboxProcess(secretId: string, secretKey: string, latencyMs = 0) {
   const port = await freePort();
+  // Its state file (`npm run sandbox` keeps one) in a folder of its own, not in the project's .data/.
+  const dataDir = mkdtempSync(join(tmpdir(), 'ttt-sandbox-process-'));
   const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['sandbox/cli.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
+      DATA_DIR: dataDir,
       SANDBOX_PORT: String(port),
       SANDBOX_SECRET_ID: secretId,
       SANDBOX_SECRET_KEY: secretKey,
@@ -46,7 +51,10 @@ export async function sandboxProcess(secretId: string, secretKey: string, latenc
     resetCounters: () => fetch(`${url}/_sandbox/lke/counters`, { method: 'DELETE' }).then((r) => r.json()),
     stop: () =>
       new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
+        child.once('exit', () => {
+          rmSync(dataDir, { recursive: true, force: true });
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };
