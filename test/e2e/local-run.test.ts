@@ -229,6 +229,45 @@ describe('tracking under npm start (sandbox mode)', () => {
     ]);
   }, 30_000);
 
+  it('finds a task by its Tencent identity, and stops tracking it with DELETE /tasks/{id}', async () => {
+    const task = { botBizId: '1767024172536168448', taskType: 'ModifyAttributeLabel', taskId: '4444' };
+    await put(`${run.sandboxUrl}/_sandbox/lke/tasks`, { ...task, status: 'RUNNING' });
+    const tracked = await json(await post(`${run.baseUrl}/lke/tasks`, task));
+    const found = await json(
+      await fetch(
+        `${run.baseUrl}/tasks?provider=lke&botBizId=${task.botBizId}&taskType=${task.taskType}&taskId=4444`,
+      ),
+    );
+    expect(found).toEqual({ items: [expect.objectContaining({ id: tracked.id, status: 'pending' })] });
+    const app = await json(await fetch(`${run.baseUrl}/tasks?provider=lke&botBizId=${task.botBizId}`));
+    expect(app.items.map((t: { id: string }) => t.id)).toContain(tracked.id);
+    const misspelt = await fetch(`${run.baseUrl}/tasks?provider=lke&taskid=4444`);
+    expect(misspelt.status).toBe(400);
+    expect((await json(misspelt)).error.message).toMatch(/^Unknown query parameter "taskid"/);
+
+    const untracked = await fetch(`${run.baseUrl}/tasks/${tracked.id}`, { method: 'DELETE' });
+    expect(untracked.status).toBe(200);
+    expect(await json(untracked)).toMatchObject({
+      id: tracked.id,
+      status: 'untracked',
+      untracked: { requestId: expect.any(String) },
+    });
+    // The next poll checks nothing of it, and hands the untracking over (the local sink).
+    await invoke('lkePoll');
+    const sink = readFileSync(join(dataDir, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(sink.filter((n) => n.detail?.id === tracked.id).map((n) => n.detailType)).toEqual([
+      'Task Status Changed',
+      'Task Untracked',
+    ]);
+    expect(await json(await fetch(`${run.baseUrl}/tasks/${tracked.id}`))).toMatchObject({
+      status: 'untracked',
+      attempts: 0,
+    });
+  });
+
   it('keeps tracked tasks, and the sandbox its tasks, across a restart (data under DATA_DIR)', async () => {
     const running = { botBizId: '1767024172536168448', taskType: 'ExportAttributeLabel', taskId: '4545' };
     await put(`${run.sandboxUrl}/_sandbox/lke/tasks`, { ...running, status: 'RUNNING' });
