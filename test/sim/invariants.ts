@@ -51,6 +51,8 @@ interface Record_ {
 }
 
 const FINAL = new Set(['succeeded', 'failed', 'expired', 'untracked']);
+/** Longer than an untrackTask invocation (10 s) and a request's slowest trip: by then it landed or never will. */
+const UNTRACK_SETTLED_MS = 30_000;
 /** Ended by us, not upstream: tracking again reopens them. */
 const REOPENABLE = new Set(['expired', 'untracked']);
 const RANK: Record<string, number> = {
@@ -69,8 +71,11 @@ export class Invariants {
   private readonly idByKey = new Map<string, string>();
   private readonly truths = new Map<string, LkeTruth | SmhTruth>();
   private readonly reportedStatuses = new Map<string, Set<string>>();
-  /** Tasks a user asked to stop tracking (the request may have applied even when its answer was lost). */
-  private readonly untrackedAsked = new Set<string>();
+  /**
+   * Tasks a user asked to stop tracking, and when (the request may apply even when its answer was lost, and land
+   * up to its timeout later); a task tracked again, successfully, well after that, is tracked again.
+   */
+  private readonly untrackedAsked = new Map<string, number>();
   /** When an upstream answered a task as not found, per task. */
   private readonly refusals = new Map<string, number[]>();
   private readonly checksMade = new Map<
@@ -112,10 +117,13 @@ export class Invariants {
   }
 
   untrackAsked(key: string): void {
-    this.untrackedAsked.add(key);
+    this.untrackedAsked.set(key, Date.now());
   }
 
   tracked(key: string): void {
+    // Tracked again after every untrack request had ended (they time out within 10 s): it must be checked again.
+    const asked = this.untrackedAsked.get(key);
+    if (asked !== undefined && Date.now() - asked > UNTRACK_SETTLED_MS) this.untrackedAsked.delete(key);
     this.everTracked.add(key);
   }
 
