@@ -1,8 +1,7 @@
 import { QUERY_PARAMS } from '../../lib/contract';
 import type { LkeClient } from '../../lib/lke/client';
 import type { LkeTaskQuery, LkeTaskStatus } from '../../lib/task';
-import { observation } from '../../lib/tracking/checkers';
-import { lkeIdentity, trackReading, type TrackingNote } from '../../lib/tracking/service';
+import type { TrackingNote } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
@@ -20,8 +19,9 @@ export function lkeStatus(
   deps: HandlerDeps & { lke?: () => LkeClient; store?: () => TaskStore | Promise<TaskStore> } = {},
 ) {
   const lke = deps.lke ?? lkeClient;
-  // The store (and its DynamoDB client) loads on the first ?track=true, not on every cold start.
+  // The store (its DynamoDB client) and the tracking code load on the first ?track=true, not on every cold start.
   const store = deps.store ?? (async () => (await import('../common/store')).taskStore());
+  const tracking = () => import('../../lib/tracking/service');
   return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & TrackingNote>(
     {
       name: 'lkeStatus',
@@ -32,6 +32,7 @@ export function lkeStatus(
         const task = await lke().getTaskStatus(query, invocation);
         if (!track) return task;
         const records = (await store()).within(invocation);
+        const { lkeIdentity, observation, trackReading } = await tracking();
         return { ...task, ...(await trackReading(records, lkeIdentity(query), observation(task))) };
       },
       summarize: (task) => ({

@@ -1,8 +1,6 @@
 import { QUERY_PARAMS } from '../../lib/contract';
 import type { SmhClient } from '../../lib/smh/client';
 import type { SmhQueryResult, SmhTaskQuery } from '../../lib/task';
-import { observation } from '../../lib/tracking/checkers';
-import { smhIdentity, trackReading } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
@@ -39,6 +37,8 @@ export function smhStatus(
         if (!track) return answer;
         const tasks = [];
         const records = (await store()).within(invocation);
+        // The tracking code loads on the first ?track=true, like the store.
+        const { observation, smhIdentity, trackReading } = await import('../../lib/tracking/service');
         for (const task of answer.tasks) {
           tasks.push({
             ...task,

@@ -9,10 +9,9 @@ import {
 } from '../errors';
 import type { LkeClient } from '../lke/client';
 import type { SmhClient } from '../smh/client';
-import type { LkeTaskStatus, SmhTaskStatus } from '../task';
 import type { CallOptions } from '../upstream';
 import { parseLkeTaskQuery, parseSmhTaskQuery } from '../validate';
-import type { Observation, SmhIdentity, TrackedTask } from './model';
+import { observation, type Observation, type SmhIdentity, type TrackedTask } from './model';
 import type { Failure } from './transitions';
 
 /**
@@ -65,16 +64,7 @@ export interface Checker {
   ): Promise<Map<string, CheckOutcome>>;
 }
 
-/** The part of an upstream answer (LKE or SMH) that a tracked record keeps. */
-export function observation(task: LkeTaskStatus | SmhTaskStatus): Observation {
-  return {
-    status: task.status,
-    upstreamStatus: task.upstreamStatus,
-    result: task.result,
-    message: task.message,
-    checkedAt: task.checkedAt,
-  };
-}
+export { observation };
 
 export const SMH_GONE_MESSAGE = 'SMH no longer knows this task (unknown, or finished more than 30 days ago)';
 export const LKE_GONE_MESSAGE = 'LKE does not know this task';

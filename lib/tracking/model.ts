@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PublicTask, ResultCut, TaskResult, TaskStatus, TrackedStatus } from '../contract';
-import type { LkeTaskQuery } from '../task';
+import type { LkeTaskQuery, LkeTaskStatus, SmhTaskStatus } from '../task';
 
 /**
  * A tracked task: what the table stores and `GET /tasks/{id}` answers.
@@ -225,4 +225,15 @@ export interface Observation {
   result: TaskResult;
   message: string;
   checkedAt: string;
+}
+
+/** The part of an upstream answer (LKE or SMH) that a tracked record keeps. */
+export function observation(task: LkeTaskStatus | SmhTaskStatus): Observation {
+  return {
+    status: task.status,
+    upstreamStatus: task.upstreamStatus,
+    result: task.result,
+    message: task.message,
+    checkedAt: task.checkedAt,
+  };
 }

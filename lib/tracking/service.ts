@@ -14,6 +14,8 @@ import { addWaiter, isReopenable, newTask, observe, reopen, untrack } from './tr
 
 /** Tracking as the API offers it: idempotent creation, and keeping records in step with on-demand reads. */
 
+export { observation } from './model';
+
 export function lkeIdentity(query: LkeTaskQuery): LkeIdentity {
   return { provider: 'lke', taskId: query.taskId, taskType: query.taskType, botBizId: query.botBizId };
 }
