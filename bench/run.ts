@@ -59,6 +59,8 @@ const INVOKES: Record<string, unknown> = {
   trackLke: LKE_SEED,
   trackSmh: { libraryId: 'smhdemo', spaceId: '-', taskIds: ['1'] },
   getTask: { id: trackingId(lkeIdentity(LKE_SEED)) },
+  // After trackLke in each round (which tracks the task again: untracked tasks reopen).
+  untrackTask: { id: trackingId(lkeIdentity(LKE_SEED)) },
   listTasks: { limit: 10 },
   lkePoll: {},
   smhPoll: {},
@@ -206,6 +208,7 @@ const SECTIONS: Record<string, (sandbox: Sandbox, dir: string) => Promise<void>>
   pollers: benchPollers,
   cost: benchCost,
   scale: () => benchScale(),
+  listing: () => benchListing(),
   throughput: () => benchThroughput(),
 };
 
@@ -254,7 +257,9 @@ async function main() {
     report(
       '"load" is the bundle\'s require time in a fresh process: what it adds over an empty Node start ' +
         `(goal ≤ ${GOAL_ADDED_MS} ms). "vs naive" divides it by the naive build's, measured in the same run ` +
-        `(goal ≤ ${GOAL_RATIO}×). "first invoke" is one direct invoke against the sandbox and dynalite.`,
+        `(goal ≤ ${GOAL_RATIO}×). "process" is the whole process that loads it and exits, spawn to exit, ` +
+        'less the empty process (and its ratio to the naive build\'s): the measure of issue 17. "first invoke" ' +
+        'is one direct invoke against the sandbox and dynalite.',
     );
     report();
     const coldEnv = {
@@ -285,24 +290,30 @@ async function main() {
       await writeFile(bundlePath, code);
       sizes[name] = { zip: (await stat(zipFile)).size, bundle: code.length };
       targets[name] = { bundle: bundlePath, payload: INVOKES[name] };
+      targets[`(load) ${name}`] = { bundle: bundlePath, payload: {}, loadOnly: true };
     }
+    targets['(load) naive'] = { bundle: naiveFile, payload: {}, loadOnly: true };
     const cold = await coldStarts(targets, coldEnv);
     const empty = cold['(empty)']!;
     const naive = cold['(naive)']!;
     report(`empty Node process, spawn to exit: ${empty.wallMs.toFixed(0)} ms`);
     report();
-    report('| function | zip | bundle | load | vs naive | first invoke | RSS | goals |');
-    report('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    const processMs = (name: string) => cold[`(load) ${name}`]!.wallMs - empty.wallMs;
+    const naiveProcess = processMs('naive');
+    report('| function | zip | bundle | load | vs naive | process | vs naive | first invoke | RSS | goals |');
+    report('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     report(
       `| naive build | | ${kb((await stat(naiveFile)).size)} | ${naive.loadMs.toFixed(1)} ms | 1× | ` +
-        `${naive.firstInvokeMs.toFixed(1)} ms | ${naive.rssMiB.toFixed(0)} MiB | |`,
+        `${naiveProcess.toFixed(0)} ms | 1× | ${naive.firstInvokeMs.toFixed(1)} ms | ${naive.rssMiB.toFixed(0)} MiB | |`,
     );
     for (const name of Object.keys(INVOKES)) {
       const fn = cold[name]!;
       const ratio = fn.loadMs / naive.loadMs;
+      const whole = processMs(name);
       report(
         `| ${name} | ${kb(sizes[name]!.zip)} | ${kb(sizes[name]!.bundle)} | ${fn.loadMs.toFixed(1)} ms | ` +
-          `${ratio.toFixed(2)}× | ${fn.firstInvokeMs.toFixed(1)} ms | ${fn.rssMiB.toFixed(0)} MiB | ` +
+          `${ratio.toFixed(2)}× | ${whole.toFixed(0)} ms | ${(whole / naiveProcess).toFixed(2)}× | ` +
+          `${fn.firstInvokeMs.toFixed(1)} ms | ${fn.rssMiB.toFixed(0)} MiB | ` +
           `${goal(ratio <= GOAL_RATIO)} / ${goal(fn.loadMs <= GOAL_ADDED_MS)} |`,
       );
     }

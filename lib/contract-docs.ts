@@ -132,6 +132,7 @@ interface Route {
   path: string;
   operationId: string;
   summary: string;
+  description?: string;
   parameters?: Json[];
   body?: string;
   ok: { status: number; schema: string; description: string }[];
@@ -261,6 +262,8 @@ export const ROUTES: Route[] = [
     operationId: 'listTasks',
     summary:
       'Tracked tasks, by provider and status (newest first), or by upstream identity (in identity order), paged',
+    description:
+      'Identity filters: provider=lke with botBizId, then optionally taskType and taskId (all three: one lookup); provider=smh with libraryId, then optionally spaceId and taskId. taskType and taskId need their scope (botBizId or libraryId), LKE and SMH filters never mix, an SMH taskId is a positive integer; any other combination, and any parameter not listed, is 400 InvalidParameter naming it. A filtered call reads at most 300 index entries: a page may hold fewer than limit records, even none, with a nextToken. nextToken is bound to every parameter of the first page.',
     parameters: [
       param('provider', 'query', z.enum(c.PROVIDERS), false, 'required with an identity filter'),
       param('status', 'query', z.enum(c.TRACKED_STATUSES), false),
@@ -279,7 +282,7 @@ export const ROUTES: Route[] = [
         'query',
         c.LKE_TASK_ID,
         false,
-        'with botBizId or libraryId: the upstream task id (with botBizId and taskType: one lookup)',
+        'with botBizId or libraryId: the upstream task id (with botBizId and taskType: one lookup; for SMH a positive integer)',
       ),
       param(
         'limit',
@@ -305,7 +308,7 @@ export const ROUTES: Route[] = [
     operationId: 'openApi',
     summary: 'This document',
     ok: [{ status: 200, schema: '', description: 'the OpenAPI 3.1 document of this API' }],
-    errors: [],
+    errors: [400],
   },
 ];
 
@@ -360,6 +363,7 @@ export function openApiDocument(version: string): Json {
       [route.method]: {
         operationId: route.operationId,
         summary: route.summary,
+        ...(route.description ? { description: route.description } : {}),
         ...(route.parameters ? { parameters: route.parameters } : {}),
         ...(route.body
           ? { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body) } } } }

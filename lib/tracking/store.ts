@@ -63,6 +63,11 @@ export interface ListQuery {
 export const LIST_DEFAULT_LIMIT = 25;
 /** Index entries read per Query of `byIdentity`: each is under 300 bytes, so a page reads at most ~8 KB. */
 const IDENTITY_PAGE = 30;
+/**
+ * Queries of `byIdentity` one listing call makes at most (300 entries): a filter that matches little in a large
+ * scope answers a short page and a nextToken rather than read on until the caller's deadline.
+ */
+export const IDENTITY_MAX_QUERIES = 10;
 
 /**
  * Partitions of the due index per provider. Fixed, not a setting: a record's shard is derived from its id, and a
@@ -301,8 +306,9 @@ export class TaskStore {
    * other filter reads the `byIdentity` index of the scope (an LKE application, an SMH library) from the longest
    * key prefix the filter gives, filtered by status and by a task id given without what precedes it, then reads
    * the page's records (eventually consistent, one read each); a record whose status no longer matches (the index
-   * lags the table) or that is gone is left out, so a page may hold fewer than `limit`. Ordered by the identity
-   * (task type or space, then task id).
+   * lags the table) or that is gone is left out, so a page may hold fewer than `limit`. A call reads at most
+   * IDENTITY_MAX_QUERIES pages of the index: a filter that matches little in a large scope answers a short (even
+   * empty) page with a nextToken. Ordered by the identity (task type or space, then task id).
    */
   private async listByIdentity(
     filter: IdentityFilter,
@@ -345,7 +351,9 @@ export class TaskStore {
     }
     const keys: Record<string, unknown>[] = [];
     let more = false;
+    let queries = 0;
     do {
+      queries++;
       const page = await this.send('Query', {
         TableName: this.config.tableName,
         IndexName: TABLE.identityIndex.name,
@@ -364,7 +372,7 @@ export class TaskStore {
         keys.push(entry);
       }
       startKey = page.LastEvaluatedKey;
-    } while (startKey && keys.length < limit && !more);
+    } while (startKey && keys.length < limit && !more && queries < IDENTITY_MAX_QUERIES);
     const last = keys.at(-1);
     const resume =
       more && last

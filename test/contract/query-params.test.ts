@@ -9,6 +9,7 @@ import { listTasks } from '../../functions/tasks/list';
 import { untrackTask } from '../../functions/tasks/untrack';
 import { QUERY_PARAMS } from '../../lib/contract';
 import { ROUTES } from '../../lib/contract-docs';
+import document from '../../openapi.json';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
 import { captureLog } from '../helpers/log';
 
@@ -62,6 +63,11 @@ describe.each(ROUTES.map((route) => [`${route.method.toUpperCase()} ${route.path
     it('refuses an unknown query parameter with a 400 naming it', async () => {
       const { status, body } = await send(route, { taskid: '999', zzz: '1' });
       expect(status).toBe(400);
+      // …an answer openapi.json documents for the route.
+      const responses = (document.paths as Record<string, Record<string, { responses: object }>>)[
+        route.path
+      ]?.[route.method]?.responses;
+      expect(Object.keys(responses ?? {})).toContain('400');
       expect(body).toMatchObject({
         error: {
           code: 'InvalidParameter',

@@ -1,8 +1,12 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { listTasks } from '../../functions/tasks/list';
-import type { TaskIdentity } from '../../lib/tracking/model';
+import { trackingId, type TaskIdentity } from '../../lib/tracking/model';
 import { lkeIdentity, smhIdentity, track, untrackTask } from '../../lib/tracking/service';
-import { TaskStore } from '../../lib/tracking/store';
+import { IDENTITY_MAX_QUERIES, TaskStore, toItem } from '../../lib/tracking/store';
+import { newTask } from '../../lib/tracking/transitions';
+import { BatchWriteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { reindex } from '../../scripts/reindex';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { faultProxy } from '../helpers/fault-proxy';
 import { startDynamo, storeFor, testClock, testConfig, type LocalDynamo } from '../helpers/dynamo';
 import { httpEvent, lambdaContext } from '../helpers/lambda';
@@ -164,6 +168,58 @@ describe('GET /tasks by upstream identity', () => {
       expect(refused.status).toBe(400);
       expect(refused.body.error?.message).toMatch(/nextToken/);
     }
+  });
+
+  it('reads a bounded part of a large scope per call: a rare status comes as short pages with a nextToken', async () => {
+    const app = '555';
+    const many = IDENTITY_MAX_QUERIES * 30 + 20; // more index entries than one call reads
+    const items = Array.from({ length: many }, (_, n) => {
+      const task = newTask(
+        lkeIdentity({ botBizId: app, taskType: 'T', taskId: `a${String(n).padStart(4, '0')}` }),
+        store.context(),
+      );
+      return toItem({ ...task, version: 1 }, store.config).item;
+    });
+    for (let i = 0; i < items.length; i += 25)
+      await dynamo.client.send(
+        new BatchWriteItemCommand({
+          RequestItems: {
+            [testConfig().tableName]: items
+              .slice(i, i + 25)
+              .map((item) => ({ PutRequest: { Item: marshall(item) } })),
+          },
+        }),
+      );
+    const rare = await track(store, lkeIdentity({ botBizId: app, taskType: 'T', taskId: 'zzzz' }));
+    await untrackTask(store, rare.task.id, 'req-rare');
+    const first = await list({ provider: 'lke', botBizId: app, status: 'untracked' });
+    expect(first.status).toBe(200);
+    expect(first.body.items).toEqual([]); // the budget ran out before the match
+    expect(first.body.nextToken).toEqual(expect.any(String));
+    const found: string[] = [];
+    let nextToken = first.body.nextToken;
+    for (let calls = 0; nextToken && calls < 5; calls++) {
+      const page = await list({ provider: 'lke', botBizId: app, status: 'untracked', nextToken });
+      found.push(...ids(page.body.items));
+      nextToken = page.body.nextToken;
+    }
+    expect(found).toEqual([`${app}/T/zzzz`]);
+  });
+
+  it('finds records written before the index existed once `npm run reindex` gave them its keys', async () => {
+    const identity = lkeIdentity({ botBizId: '777', taskType: 'T', taskId: '1' });
+    const { item } = toItem(
+      { ...newTask(identity, store.context()), status: 'succeeded', version: 3 },
+      store.config,
+    );
+    const { scope: _scope, scopeSk: _scopeSk, ...old } = item as Record<string, unknown>; // as an older version wrote it
+    await dynamo.client.send(new PutItemCommand({ TableName: testConfig().tableName, Item: marshall(old) }));
+    expect((await list({ provider: 'lke', botBizId: '777' })).body.items).toEqual([]);
+    const first = await reindex(dynamo.client, testConfig().tableName);
+    expect(first.added).toBe(1);
+    expect(ids((await list({ provider: 'lke', botBizId: '777' })).body.items)).toEqual(['777/T/1']);
+    expect(await reindex(dynamo.client, testConfig().tableName)).toEqual({ scanned: 0, added: 0 });
+    expect(await store.get(trackingId(identity))).toMatchObject({ status: 'succeeded', version: 3 });
   });
 
   it('refuses filters that do not combine, naming the field, before any table call', async () => {
