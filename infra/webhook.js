@@ -35,6 +35,14 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,512}$/;
  */
 const SECRET_REFERENCE = /^[A-Za-z0-9/_+=.@-][A-Za-z0-9/_+=.@:-]*$/;
 
+/**
+ * AWS::Events::ApiDestination's InvocationRateLimitPerSecond: an Integer of at least 1 (CloudFormation template
+ * reference; EventBridge API reference, CreateApiDestination: "Valid Range: Minimum value of 1"), and an API integer
+ * is 32-bit. No maximum is documented: 300 per second is EventBridge's default quota per destination (adjustable in
+ * Service Quotas), above which invocations are delayed, not refused.
+ */
+const RATE_LIMIT = { min: 1, max: 2_147_483_647 };
+
 /** AWS::Events::ApiDestination's InvocationEndpoint pattern (CloudFormation template reference). */
 const INVOCATION_ENDPOINT = /^((%[0-9A-Fa-f]{2}|[-()_.!~*';/?:@&=+$,A-Za-z0-9])+)([).!';/?:,])?$/;
 
@@ -87,10 +95,12 @@ function webhookSettings(params) {
         "put the receiver's token in a Secrets Manager secret and name it with webhookAuthSecret",
     );
   }
-  const rateLimit = Number(text(params.webhookRateLimit));
-  if (!Number.isInteger(rateLimit) || rateLimit < 1) {
+  const givenRate = text(params.webhookRateLimit);
+  const rateLimit = /^[0-9]{1,10}$/.test(givenRate) ? Number(givenRate) : NaN;
+  if (!(rateLimit >= RATE_LIMIT.min && rateLimit <= RATE_LIMIT.max)) {
     throw new Error(
-      `webhookRateLimit: a whole number of requests per second, at least 1 (got "${params.webhookRateLimit}")`,
+      `webhookRateLimit: a whole number of requests per second from ${RATE_LIMIT.min} to ${RATE_LIMIT.max}, ` +
+        `as AWS::Events::ApiDestination's InvocationRateLimitPerSecond accepts (got "${params.webhookRateLimit}")`,
     );
   }
   const authSecret = text(params.webhookAuthSecret);
@@ -271,6 +281,7 @@ module.exports.EVENT_SOURCE = EVENT_SOURCE;
 module.exports.CHANGED_DETAIL_TYPE = CHANGED_DETAIL_TYPE;
 module.exports.TERMINAL_DETAIL_TYPES = TERMINAL_DETAIL_TYPES;
 module.exports.RETRY_POLICY = RETRY_POLICY;
+module.exports.RATE_LIMIT = RATE_LIMIT;
 module.exports.UNAUTHENTICATED_HEADER = UNAUTHENTICATED_HEADER;
 module.exports.webhookSettings = webhookSettings;
 module.exports.webhookResources = webhookResources;

@@ -59,6 +59,11 @@ export const OUTPUT_FILES: SchemaFile[] = [
     title: 'EventBridge event detail (source tencent-task-tracker)',
     schema: c.TASK_EVENT,
   },
+  {
+    file: 'webhook-body',
+    title: 'A webhook request body (the EventBridge event; infra/webhook.js)',
+    schema: c.WEBHOOK_BODY,
+  },
   { file: 'error', title: 'An error answer (HTTP body)', schema: c.ERROR_BODY },
 ];
 

@@ -10,6 +10,7 @@ import {
   TRACKED_STATUSES,
   TRACKING_ID_PATTERN,
 } from './contract';
+import { CHANGED_DETAIL_TYPE, EVENT_SOURCE, TERMINAL_DETAIL_TYPES } from './handover/payloads';
 
 /**
  * What the functions answer, as zod schemas: the other half of the contract in `lib/contract.ts`. Used by
@@ -173,6 +174,28 @@ export const TASK_EVENT = z
   .check(
     z.describe(
       'detail-type is Task Status Changed for every status change, plus Task Succeeded / Task Failed / Task Expired / Task Untracked for terminal ones. eventId is stable across redeliveries: de-duplicate on it.',
+    ),
+  );
+
+/**
+ * What a webhook receives (infra/webhook.js, no input transformer): the event EventBridge builds from our PutEvents
+ * entry (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html), `detail` as above.
+ */
+export const WEBHOOK_BODY = z
+  .strictObject({
+    version: z.literal('0'),
+    id: z.uuid().check(z.describe('EventBridge\u2019s own, new on every put: never de-duplicate on it')),
+    'detail-type': z.enum([CHANGED_DETAIL_TYPE, ...Object.values(TERMINAL_DETAIL_TYPES)]),
+    source: z.literal(EVENT_SOURCE),
+    account: z.string().check(z.regex(/^[0-9]{12}$/)),
+    time: DATE_TIME.check(z.describe('the change\u2019s time, to the second')),
+    region: z.string().check(z.minLength(1)),
+    resources: z.array(z.string()),
+    detail: TASK_EVENT,
+  })
+  .check(
+    z.describe(
+      'The body of a webhook request: the EventBridge event around the event detail. De-duplicate on detail.eventId.',
     ),
   );
 

@@ -271,11 +271,36 @@ describe('webhook params (infra/webhook.js)', () => {
     [{ webhookRateLimit: 0 }, /webhookRateLimit/],
     [{ webhookRateLimit: '2.5' }, /webhookRateLimit/],
     [{ webhookRateLimit: 'fast' }, /webhookRateLimit/],
+    // Beyond what AWS::Events::ApiDestination's InvocationRateLimitPerSecond (an Integer, at least 1) accepts, or
+    // not written as a whole number (Number() would read these as 1000 and 16).
+    [
+      { webhookRateLimit: 2_147_483_648 },
+      /webhookRateLimit: .*from 1 to 2147483647.*InvocationRateLimitPerSecond/,
+    ],
+    [{ webhookRateLimit: '99999999999' }, /webhookRateLimit: .*InvocationRateLimitPerSecond/],
+    [{ webhookRateLimit: -5 }, /webhookRateLimit/],
+    [{ webhookRateLimit: '1e3' }, /webhookRateLimit/],
+    [{ webhookRateLimit: '0x10' }, /webhookRateLimit/],
+    [{ webhookRateLimit: '' }, /webhookRateLimit/],
     [{ webhookAuthSecret: 'Bearer abc' }, /never its value/],
     [{ webhookAuthSecret: 'x}}' }, /never its value/],
     [{ webhookAuthSecret: 'token', webhookAuthHeader: 'X Token' }, /not an HTTP header name/],
   ])('refuses %j before anything is deployed', (params, message) => {
     expect(() => settings(params)).toThrow(message);
+  });
+
+  it('accepts any rate limit InvocationRateLimitPerSecond does, 300 (the default quota) being no maximum', () => {
+    for (const [given, rate] of [
+      [1, 1],
+      [' 300 ', 300],
+      [301, 301],
+      ['2147483647', 2_147_483_647],
+    ] as const) {
+      expect([given, settings({ webhookRateLimit: given })?.rateLimit]).toEqual([given, rate]);
+      expect(
+        resources({ webhookRateLimit: given }).WebhookApiDestination?.Properties.InvocationRateLimitPerSecond,
+      ).toBe(rate);
+    }
   });
 
   it('accepts a secret by ARN, a key of a JSON secret or a pinned version, still as a reference', () => {
