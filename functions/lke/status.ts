@@ -2,6 +2,7 @@ import { QUERY_PARAMS } from '../../lib/contract';
 import type { LkeClient } from '../../lib/lke/client';
 import type { LkeTaskQuery, LkeTaskStatus } from '../../lib/task';
 import type { TrackingNote } from '../../lib/tracking/service';
+import { loadTracking, type TrackingService } from '../common/tracking';
 import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseLkeTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
@@ -16,12 +17,16 @@ import { LKE_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settin
  * one is brought up to date; if the table is unavailable, the answer comes with `trackingError` instead.
  */
 export function lkeStatus(
-  deps: HandlerDeps & { lke?: () => LkeClient; store?: () => TaskStore | Promise<TaskStore> } = {},
+  deps: HandlerDeps & {
+    lke?: () => LkeClient;
+    store?: () => TaskStore | Promise<TaskStore>;
+    tracking?: () => Promise<TrackingService>;
+  } = {},
 ) {
   const lke = deps.lke ?? lkeClient;
   // The store (its DynamoDB client) and the tracking code load on the first ?track=true, not on every cold start.
   const store = deps.store ?? (async () => (await import('../common/store')).taskStore());
-  const tracking = () => import('../../lib/tracking/service');
+  const tracking = deps.tracking ?? loadTracking;
   return dualHandler<{ query: LkeTaskQuery; track: boolean }, LkeTaskStatus & TrackingNote>(
     {
       name: 'lkeStatus',

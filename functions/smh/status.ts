@@ -5,6 +5,7 @@ import type { TaskStore } from '../../lib/tracking/store';
 import { asRecord, parseFlag, parseSmhTaskQuery } from '../../lib/validate';
 import { dualHandler, type HandlerDeps } from '../common/handler';
 import { smhClient } from '../common/smh-client';
+import { loadTracking, type TrackingService } from '../common/tracking';
 import { containerMetrics } from '../common/metrics';
 import { SMH_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settings';
 
@@ -15,11 +16,16 @@ import { SMH_SETTINGS, TRACKING_SETTINGS, settingsCheck } from '../common/settin
  * answers `{tasks, notFound}`. With `track=true` each unfinished task is tracked (and gains `trackingId`).
  */
 export function smhStatus(
-  deps: HandlerDeps & { smh?: () => SmhClient; store?: () => TaskStore | Promise<TaskStore> } = {},
+  deps: HandlerDeps & {
+    smh?: () => SmhClient;
+    store?: () => TaskStore | Promise<TaskStore>;
+    tracking?: () => Promise<TrackingService>;
+  } = {},
 ) {
   const smh = deps.smh ?? smhClient;
-  // The store (and its DynamoDB client) loads on the first ?track=true, not on every cold start.
+  // The store (its DynamoDB client) and the tracking code load on the first ?track=true, not on every cold start.
   const store = deps.store ?? (async () => (await import('../common/store')).taskStore());
+  const tracking = deps.tracking ?? loadTracking;
   return dualHandler<{ query: SmhTaskQuery; track: boolean }, SmhQueryResult>(
     {
       name: 'smhStatus',
@@ -37,8 +43,7 @@ export function smhStatus(
         if (!track) return answer;
         const tasks = [];
         const records = (await store()).within(invocation);
-        // The tracking code loads on the first ?track=true, like the store.
-        const { observation, smhIdentity, trackReading } = await import('../../lib/tracking/service');
+        const { observation, smhIdentity, trackReading } = await tracking();
         for (const task of answer.tasks) {
           tasks.push({
             ...task,

@@ -19,6 +19,7 @@ import { SmhClient } from '../../lib/smh/client';
 import { DeadlineExceededError, UpstreamThrottledError, UpstreamTimeoutError } from '../../lib/errors';
 import { lkeChecker, smhChecker } from '../../lib/tracking/checkers';
 import { trackingId, type TaskIdentity } from '../../lib/tracking/model';
+import * as trackingService from '../../lib/tracking/service';
 import { TaskStore } from '../../lib/tracking/store';
 import { createTableInput } from '../../lib/tracking/table';
 import { TableEngine } from './engine';
@@ -83,6 +84,10 @@ interface Container extends Caller {
   recording: boolean;
   handler: (event: unknown, context: Context) => Promise<unknown>;
 }
+
+/** The tracking code the status functions load on the first ?track=true: here already loaded, since a real
+ * import() settles on real time (under tsx, on its loader thread), outside the fake clock. */
+const tracking = () => Promise.resolve(trackingService);
 
 const realImmediate = setImmediate;
 const drain = async () => {
@@ -401,8 +406,8 @@ class World implements Net {
     const handlers: Record<Fn, () => Container['handler']> = {
       lkePoll: () => lkePoll({ poller: poller(lkeChecker(() => lke)), log }),
       smhPoll: () => smhPoll({ poller: poller(smhChecker(() => smh)), log }),
-      lkeStatus: () => lkeStatus({ lke: () => lke, store: () => store, log }),
-      smhStatus: () => smhStatus({ smh: () => smh, store: () => store, log }),
+      lkeStatus: () => lkeStatus({ lke: () => lke, store: () => store, tracking, log }),
+      smhStatus: () => smhStatus({ smh: () => smh, store: () => store, tracking, log }),
       trackLke: () => trackLke({ store: () => store, log }),
       trackSmh: () => trackSmh({ store: () => store, log }),
       untrackTask: () => untrackTask({ store: () => store, log }),
