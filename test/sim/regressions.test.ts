@@ -1,47 +1,8 @@
 /** @jest-environment ./test/sim/environment.js */
 import type { Family } from './scenario';
+import { PINNED } from './pins';
 import { report, SUITE_LAST_SEED } from './seeds';
 import { simulate } from './world';
-
-/**
- * Seeds that found a bug: each broke an invariant on the code with the bug (put back, it breaks it again), and
- * keeps every invariant now. A seed names a world as `test/sim/scenario.ts` draws it today: if the scenario's
- * drawing changes, find the bug's seed again (`npm run sim -- --stop`, with the bug put back).
- *
- * Seeds 1 to 220 of their own family run in sim-1/sim-2 anyway; they are listed here for the record, and only the
- * others run in this file.
- */
-const PINNED: { seed: number; family?: Family; found: string }[] = [
-  // Issue 18, the six failure paths.
-  { seed: 11, found: 'a failed claim ahead was an unhandled rejection: the process died' },
-  { seed: 388, found: 'a claim that failed part-way lost what it won: leases leaked, checks counted unmade' },
-  { seed: 4, found: "a crashed run's pre-written check stayed counted, and the backoff stepped up for good" },
-  { seed: 29, found: "an on-demand reading was compared with the claim's pre-written time and lost" },
-  { seed: 183, found: 'a return of quota slots whose answer was lost left the container using freed slots' },
-  { seed: 3, found: 'an SMH number beyond 2^53 was read as another number, and stored so' },
-  // Issue 18, found while fixing them (each a mutation of the fixed code that the simulation must catch).
-  {
-    seed: 1,
-    found: 'claims sized by batch, not by pace: a task given back unchecked while another was checked twice',
-  },
-  {
-    seed: 13,
-    found: 'calls that waited on a failing quota table went out together: over the limit in one second',
-  },
-  {
-    seed: 18,
-    found: 'a result too large for DynamoDB was written as it was: the record could never be stored',
-  },
-  {
-    seed: 3,
-    found: 'an expired task reopened by a reading was reopened at the time of the write, and announced twice',
-  },
-  {
-    seed: 798,
-    found: 'a give-back that found its unsure claim not landed forgot it: a check counted that never ran',
-  },
-  { seed: 403, found: "a call let go half a slot late, past the quota's margin: 6 calls in one second" },
-];
 
 const inSuite = (pin: { seed: number; family?: Family }) =>
   pin.family === undefined && pin.seed <= SUITE_LAST_SEED;
@@ -93,4 +54,20 @@ describe('npm run sim (scripts/sim.ts under tsx)', () => {
       expect.stringMatching(/^6 seeds from 1 in [0-9.]+ s: 0 failed;/),
     ]);
   }, 120_000);
+});
+
+describe('the bugs the simulation must catch (test/sim/mutants.ts)', () => {
+  // npm run sim:mutants puts each back; an edit whose text left the code would put back nothing.
+  it('can each still be put back: every edit finds its text in the code', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { MUTANTS } = await import('./mutants');
+    const missing = MUTANTS.flatMap(({ name, edits }) =>
+      edits
+        .filter(({ file, from }) => !readFileSync(join(__dirname, '..', '..', file), 'utf8').includes(from))
+        .map(({ file }) => `${name}: ${file}`),
+    );
+    expect(missing).toEqual([]);
+    expect(PINNED.filter((pin) => !MUTANTS.some((m) => m.name === pin.mutant))).toEqual([]);
+  });
 });
