@@ -52,7 +52,8 @@ export async function deliverOutbox(
         results.set(id, result);
     } catch (error) {
       const reason = `publishing failed: ${(error as Error).name}`;
-      for (const entry of events) results.set(entry.id, { outcome: 'retry', reason });
+      if (!options.signal?.aborted)
+        for (const entry of events) results.set(entry.id, { outcome: 'retry', reason });
     }
   }
   if (callbacks.length > 0) {

@@ -143,12 +143,9 @@ export class AwsNotifier implements Notifier {
       again = [];
       alone = [];
       for (const request of requests) {
-        if (signal?.aborted) {
-          // Out of the caller's time: what is not sent yet goes at the next try.
-          for (const id of request)
-            results.set(id, { outcome: 'retry', reason: 'no time was left to send it' });
-          continue;
-        }
+        // Out of the caller's time: what was never sent is left out (not a try: it goes at the next one, its
+        // attempts unchanged); what was tried in an earlier round keeps that round's answer.
+        if (signal?.aborted) continue;
         const entries = request.map((id) => toEntry(byId.get(id) as PreparedEvent));
         try {
           const answer = await this.deps.api.putEvents(entries, options);

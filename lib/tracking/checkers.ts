@@ -74,6 +74,9 @@ export function outcomeOfError(error: unknown): CheckOutcome {
   if (error instanceof UpstreamNotFoundError && error.code === 'TaskNotFound') {
     return { kind: 'gone', failure: { code: error.code, message: error.message } };
   }
+  // A 404 whose code we do not know (or an HTML page: a wrong host, a gateway) names nothing about the task.
+  if (error instanceof UpstreamFailedError && error.upstreamHttpStatus === 404)
+    return { kind: 'error', error };
   if (
     error instanceof UpstreamRejectedError ||
     error instanceof UpstreamFailedError ||

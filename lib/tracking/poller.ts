@@ -20,14 +20,13 @@ import type { TaskStore } from './store';
 import {
   dropLease,
   dropWaiters,
-  expire,
+  giveUpAfterCheck,
   failCheck,
   GONE_AFTER,
   isClaimedForCheck,
   isDueForCheck,
   isPastMaxAge,
   isUnchangedCheck,
-  maxAgeMessage,
   observe,
   release,
   strike,
@@ -225,8 +224,9 @@ class PollRun {
    * what it holds unchecked. Tasks claimed and then given back unchecked would have waited for nothing while
    * other runs checked newer ones (fairness under overlap). The pace is this run's so far (the upstream's limit
    * before it has one), taken at PACE_MARGIN: another run starting to share the quota slows this one down. One
-   * claim holds at most CLAIM_HORIZON_MS of work (a batch of 200 LKE tasks at 20/s is 10 s); the first, before
-   * the run knows its pace, FIRST_CLAIM_MS at the upstream's limit (40 LKE tasks).
+   * claim holds at most CLAIM_HORIZON_MS of work (a batch of 200 LKE tasks at 20/s is 10 s), and at most twice
+   * the time the pace was measured over; the first, before the run knows its pace, FIRST_CLAIM_MS at the
+   * upstream's limit (40 LKE tasks).
    */
   private claimSize(): number {
     const limit = Math.min(this.batchSize, this.maxTasksPerRun - this.summary.claimed);
@@ -236,7 +236,11 @@ class PollRun {
     if (!perMs) return limit;
     const timeLeft = this.checkDeadline - this.store.now();
     const canCheck = Math.floor(perMs * PACE_MARGIN * timeLeft) - this.held.size;
-    const horizon = measured ? CLAIM_HORIZON_MS : FIRST_CLAIM_MS;
+    // A pace measured over a short time is a guess (the run's first checks go out before other runs join it):
+    // a claim covers at most twice the time measured so far, growing to CLAIM_HORIZON_MS.
+    const horizon = measured
+      ? Math.min(CLAIM_HORIZON_MS, Math.max(FIRST_CLAIM_MS, 2 * this.pace.ms))
+      : FIRST_CLAIM_MS;
     return Math.max(0, Math.min(limit, canCheck, Math.ceil(perMs * horizon)));
   }
 
@@ -249,10 +253,7 @@ class PollRun {
     // Without a notifier a run can only check: a task that merely owes notifications is left for a run that
     // can deliver them (claiming it would cost two writes a run, every run, and deliver nothing).
     const ctx = this.store.context(this.owner);
-    const canHandle = this.notifier
-      ? undefined
-      : (task: TrackedTask) =>
-          isDueForCheck(task, ctx) || (!isFinished(task.status) && isPastMaxAge(task, ctx));
+    const canHandle = this.notifier ? undefined : (task: TrackedTask) => isDueForCheck(task, ctx);
     const claim = await this.store
       .claimDue(this.checker.provider, this.owner, this.leaseUntil, limit, this.handled, canHandle)
       .catch((error: unknown) => ({ tasks: [] as TrackedTask[], unsure: [] as string[], error }));
@@ -277,14 +278,13 @@ class PollRun {
   }
 
   /**
-   * Sorts a claimed batch: tasks past their max age expire, tasks claimed only to deliver their outbox (or whose
-   * lease ran out after they finished) are swept; the rest are answered to be checked.
+   * Sorts a claimed batch: tasks claimed only to deliver their outbox (or whose lease ran out after they
+   * finished) are swept; the rest are answered to be checked (past its max age, for the last time: `settle`).
    */
   private async triage(batch: TrackedTask[]): Promise<TrackedTask[]> {
     const ctx = this.store.context(this.owner);
-    const tooOld = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx));
-    const toCheck = batch.filter((task) => !tooOld.includes(task) && this.held.has(task.id));
-    const sweepOnly = batch.filter((task) => !tooOld.includes(task) && !toCheck.includes(task));
+    const toCheck = batch.filter((task) => this.held.has(task.id));
+    const sweepOnly = batch.filter((task) => !toCheck.includes(task));
     for (const task of toCheck) {
       const due = task.lease?.check?.nextCheckAt;
       if (due) this.lags.push(Math.max(0, ctx.now - Date.parse(due)));
@@ -296,7 +296,6 @@ class PollRun {
       );
     }
     await mapLimit(sweepOnly, WRITE_CONCURRENCY, (task) => this.sweep(task));
-    await mapLimit(tooOld, WRITE_CONCURRENCY, (task) => this.expireTooOld(task));
     return toCheck;
   }
 
@@ -377,13 +376,13 @@ class PollRun {
   /** A reading. Unchanged, it needs no write: the claim already stored what it would (one write per check). */
   private async record(task: TrackedTask, observation: Observation) {
     this.summary.checked++;
-    if (isUnchangedCheck(task, observation, this.store.context(this.owner))) {
+    if (!this.isLastCheck(task) && isUnchangedCheck(task, observation, this.store.context(this.owner))) {
       this.summary.rescheduled++;
       this.held.delete(task.id);
       this.confirmed++;
       return this.heartbeat(task);
     }
-    return this.heartbeat(await this.write(task, (current, c) => observe(current, observation, c)));
+    return this.heartbeat(await this.writeCheck(task, (current, c) => observe(current, observation, c)));
   }
 
   /**
@@ -403,7 +402,7 @@ class PollRun {
         ? this.checker.goneMessage
         : `Gave up: ${provider} keeps refusing this task: ${failure.code}: ${failure.message}`;
     return this.heartbeat(
-      await this.write(task, (current, c) => strike(current, failure, c, after, message)),
+      await this.writeCheck(task, (current, c) => strike(current, failure, c, after, message)),
     );
   }
 
@@ -415,7 +414,7 @@ class PollRun {
         ? { code: error.code, message: error.message }
         : { code: 'InternalError', message: 'Unexpected error while checking the task' };
     this.log.warn('task check failed', { id: task.id, ...failure });
-    return this.heartbeat(await this.write(task, (current, c) => failCheck(current, failure, c)));
+    return this.heartbeat(await this.writeCheck(task, (current, c) => failCheck(current, failure, c)));
   }
 
   /** Throttled upstream: the task goes back unchecked, due after the pause, and the run waits that long. */
@@ -428,10 +427,16 @@ class PollRun {
     );
   }
 
-  /** A task past its max age ends `expired`, saying why. */
-  private expireTooOld(task: TrackedTask) {
+  /** Past its max age, a task's check is its last: unless it found the task finished, the task ends `expired`. */
+  private isLastCheck(task: TrackedTask): boolean {
+    return !isFinished(task.status) && isPastMaxAge(task, this.store.context(this.owner));
+  }
+
+  /** Writes a check's outcome (a reading, a failure, a refusal); past the max age, as the last one. */
+  private writeCheck(task: TrackedTask, change: (current: TrackedTask, ctx: Context) => TrackedTask | null) {
+    if (!this.isLastCheck(task)) return this.write(task, change);
     const maxAgeDays = this.store.config.maxAgeDays;
-    return this.write(task, (current, c) => expire(current, maxAgeMessage(current, maxAgeDays), c));
+    return this.write(task, (current, c) => giveUpAfterCheck(current, change(current, c), maxAgeDays, c));
   }
 
   /** Claimed only to deliver its outbox (or to end a lease left on a finished record). */
@@ -558,6 +563,7 @@ class PollRun {
         owner: this.owner,
         log: this.log,
         fresh,
+        signal: this.handover.signal,
       });
       this.summary.notified += done.delivered;
       this.summary.deadLettered += done.deadLettered;

@@ -87,7 +87,10 @@ export async function recordObservation(
     // An expired task comes back to life with the reading: reopened when the reading was taken, so its history
     // reads in order.
     const readAt = { ...ctx, now: Math.min(ctx.now, Date.parse(observation.checkedAt)) };
-    return observe(reopen(current, readAt) ?? current, observation, ctx);
+    const reopened = reopen(current, readAt);
+    // A reading older than the last check stored changes nothing, but the caller asked to track: the reopened
+    // record is written all the same (checks resume), never an answer of "tracked" on a record left untracked.
+    return observe(reopened ?? current, observation, ctx) ?? reopened;
   });
   return outcome?.task;
 }

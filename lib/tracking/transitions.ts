@@ -2,7 +2,7 @@ import { backoffMs, OUTBOX_RETRY, type BackoffPolicy } from '../backoff';
 import type { TrackingConfig } from '../config';
 import { ConflictError } from '../errors';
 import { sameJson } from '../json';
-import { CHANGED_DETAIL_TYPE, TERMINAL_DETAIL_TYPES } from '../handover/payloads';
+import { CHANGED_DETAIL_TYPE, TERMINAL_DETAIL_TYPES, clip } from '../handover/payloads';
 import { isFinished } from '../task';
 import {
   HISTORY_LIMIT,
@@ -57,8 +57,8 @@ const MAX_MESSAGE_CHARS = 4096;
 export const GONE_AFTER = { notFound: 2, refused: 3 } as const;
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const bounded = (text: string, max = MAX_MESSAGE_CHARS) =>
-  text.length > max ? `${text.slice(0, max - 1)}…` : text;
+/** Cut on a whole character (a lone surrogate is no text DynamoDB or JSON readers take). */
+const bounded = (text: string, max = MAX_MESSAGE_CHARS) => clip(text, max);
 
 /** The pollers' backoff: base × factor^(checks−1), capped at the max interval. */
 export function pollBackoff(schedule: Schedule): BackoffPolicy {
@@ -427,6 +427,32 @@ export function untrack(task: TrackedTask, requestId: string, ctx: Context): Tra
   return announce(base, next, ctx);
 }
 
+/**
+ * A task past its max age is checked once more before it is given up (a task that finished in its last interval
+ * ends as it finished, not `expired`): `checked` is that check's outcome as written (a reading, a failure, a
+ * refusal). Final, it stands; otherwise the task ends `expired` in the same write, the check counted and its
+ * finding kept (the last error names a failure). One change is announced: the status the write ends in.
+ */
+export function giveUpAfterCheck(
+  before: TrackedTask,
+  checked: TrackedTask | null,
+  maxAgeDays: number,
+  ctx: Context,
+): TrackedTask | null {
+  if (checked === null || isFinished(checked.status)) return checked;
+  const at = iso(ctx.now);
+  const next: TrackedTask = {
+    ...checked,
+    status: 'expired',
+    message: bounded(maxAgeMessage(checked, maxAgeDays)),
+    nextCheckAt: null,
+    finishedAt: at,
+    history: withStatus(checked, 'expired', checked.upstreamStatus, at),
+    lease: null,
+  };
+  return announce(before, next, ctx);
+}
+
 /** The message of a task given up on at its max age: says why, and what went wrong last. */
 export function maxAgeMessage(task: TrackedTask, maxAgeDays: number): string {
   const last = task.lastError ? ` (last error: ${task.lastError.code}: ${task.lastError.message})` : '';
@@ -497,7 +523,7 @@ export function claim(
   const due = dueAt(task);
   if (due === null || due > ctx.now) return null;
   const lease = { owner: ctx.owner, until: iso(until) };
-  if (!isDueForCheck(task, ctx) || isPastMaxAge(task, ctx)) return { ...task, lease };
+  if (!isDueForCheck(task, ctx)) return { ...task, lease };
   const at = iso(ctx.now);
   const polls = task.polls + 1;
   const check = {

@@ -479,8 +479,10 @@ export interface Execution {
   token: string;
   /** The task it waits for (tracking id). */
   trackingId: string;
-  /** Stopped by its owner: its token is refused from then on. */
+  /** Stopped by its owner, or its Lambda task failed: its token is refused from then on. */
   stopped: boolean;
+  /** Its trackLke/trackSmh task answered: the tracker took the waiter on, and owes it a callback. */
+  accepted: boolean;
   callbacks: { kind: 'success' | 'failure'; error?: string; output?: string; at: number }[];
   heartbeats: number;
 }

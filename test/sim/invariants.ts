@@ -41,6 +41,7 @@ interface Record_ {
   lastCheckedAt: string | null;
   nextCheckAt: string | null;
   trackedAt: string;
+  finishedAt: string | null;
   history: { status: string; at: string }[];
   lease: { owner: string; until: string; check?: { at: string; lastCheckedAt: string | null } } | null;
   outbox: { id: string; kind: string; status?: string; taskToken?: string }[];
@@ -83,6 +84,8 @@ export class Invariants {
     { all: number; poller: number; readings: string[]; pollerAt: number[] }
   >();
   private readonly everTracked = new Set<string>();
+  /** Callbacks taken back when their task was tracked again (its executions wait again). */
+  private readonly withdrawn = new Set<string>();
   private readonly entries = new Map<
     string,
     { trackingId: string; kind: string; status?: string; token?: string; at: number }
@@ -268,6 +271,24 @@ export class Invariants {
       );
     }
 
+    // Hand-over: tracking an expired or untracked task again takes back the callbacks not made yet, and their
+    // executions wait again (the record's waiters): those callbacks are withdrawn, not owed.
+    if (before && REOPENABLE.has(before.status) && !FINAL.has(after.status)) {
+      const kept = new Set(after.outbox.map((e) => e.id));
+      const waiting = new Set(
+        (after as unknown as { notify?: { taskTokens?: string[] } }).notify?.taskTokens ?? [],
+      );
+      for (const entry of before.outbox) {
+        if (entry.kind !== 'callback' || kept.has(entry.id)) continue;
+        if (!entry.taskToken || !waiting.has(entry.taskToken))
+          this.violation(
+            'hand-over',
+            `${label} took back callback ${entry.id}, and its execution no longer waits`,
+          );
+        this.withdrawn.add(entry.id);
+      }
+    }
+
     // Hand-over: every entry queued is registered; it announces a status the record reached.
     const known = new Set(before?.outbox.map((e) => e.id) ?? []);
     for (const entry of after.outbox) {
@@ -396,7 +417,11 @@ export class Invariants {
       if (!truth.known) expected = ['expired'];
       else if (final && final.at <= settleBy) expected = [final.status];
       else expected = final ? [final.status, 'pending', 'running'] : ['pending', 'running'];
-      if (truth.known && (final?.at ?? Infinity) > trackedAt + maxAgeMs - 120_000) expected.push('expired');
+      // Past its max age a task is checked once more before it is given up: it may end expired only if the
+      // upstream had not finished by that last check (its reading is at most a minute older than the write).
+      const givenUpAt = record.finishedAt ? Date.parse(record.finishedAt) : trackedAt + maxAgeMs;
+      if (truth.known && (final?.at ?? Infinity) > Math.max(givenUpAt, trackedAt + maxAgeMs) - 60_000)
+        expected.push('expired');
       if (this.untrackedAsked.has(key)) expected.push('untracked');
       if (!expected.includes(record.status))
         this.violation('liveness', `${label} ended ${record.status}, expected ${expected.join(' or ')}`);
@@ -433,7 +458,7 @@ export class Invariants {
           'hand-over',
           `event ${entryId} was never delivered${stillOwed ? ' (still owed)' : ''}`,
         );
-      if (entry.kind === 'callback') {
+      if (entry.kind === 'callback' && !this.withdrawn.has(entryId)) {
         const execution = entry.token ? this.deps.executions.get(entry.token) : undefined;
         if (!execution || execution.callbacks.length === 0)
           this.violation(
@@ -448,6 +473,7 @@ export class Invariants {
       const status = item ? (plain({ M: item }) as Record_).status : undefined;
       // An execution stopped by its owner no longer waits: Step Functions refuses its callback or heartbeat.
       if (!status || !FINAL.has(status) || execution.callbacks.length > 0 || execution.stopped) continue;
+      if (!execution.accepted) continue; // its track request failed: the caller was never told it waits
       this.violation(
         'hand-over',
         `the execution waiting on ${execution.trackingId} (${status}) got no callback`,

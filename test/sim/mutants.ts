@@ -110,6 +110,17 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
+    name: 'paceguess',
+    bug: 'a claim trusts a pace measured over a second: a run that others then slow gives back what it claimed',
+    edits: [
+      {
+        file: 'lib/tracking/poller.ts',
+        from: '      ? Math.min(CLAIM_HORIZON_MS, Math.max(FIRST_CLAIM_MS, 2 * this.pace.ms))',
+        to: '      ? CLAIM_HORIZON_MS',
+      },
+    ],
+  },
+  {
     name: 'failopen',
     bug: 'no last per-container send window: calls that waited on a failing quota table go out together',
     edits: [{ file: 'lib/lke/client.ts', from: '      await this.limiter.admit(options);\n', to: '' }],
@@ -175,13 +186,29 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
-    name: 'expire',
-    bug: 'a claim past its max age expires with its pre-written check',
+    name: 'lastcheck',
+    bug: 'a task past its max age is given up even when its last check found it finished',
     edits: [
       {
         file: 'lib/tracking/transitions.ts',
-        from: '  const task = unclaimed(claimed, ctx);\n  const at = iso(ctx.now);',
-        to: '  const task = claimed;\n  const at = iso(ctx.now);',
+        from: '  if (checked === null || isFinished(checked.status)) return checked;',
+        to: '  if (checked === null) return checked;',
+      },
+    ],
+  },
+  {
+    name: 'nolastcheck',
+    bug: 'a task past its max age is given up unchecked',
+    edits: [
+      {
+        file: 'lib/tracking/transitions.ts',
+        from: '  if (!isDueForCheck(task, ctx)) return { ...task, lease };',
+        to: '  if (!isDueForCheck(task, ctx) || isPastMaxAge(task, ctx)) return { ...task, lease };',
+      },
+      {
+        file: 'lib/tracking/poller.ts',
+        from: '    const toCheck = batch.filter((task) => this.held.has(task.id));',
+        to: '    const toCheck = batch.filter((task) => this.held.has(task.id) && !this.isLastCheck(task));\n    for (const task of batch.filter((t) => this.isLastCheck(t))) await this.write(task, (current, c) => giveUpAfterCheck(current, current, this.store.config.maxAgeDays, c));',
       },
     ],
   },

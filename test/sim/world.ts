@@ -263,21 +263,30 @@ class World implements Net {
       ? { taskId: lke.taskId, taskType: lke.taskType, botBizId: lke.botBizId }
       : smhQuery(smh as SmhTruth);
     const fn: Fn = lke ? 'trackLke' : 'trackSmh';
+    // The execution and its token exist before the Lambda task starts (Step Functions makes the token first),
+    // so a poller may call back before trackLke answers. If the task fails (an error, a crash, a timeout), Step
+    // Functions closes it: its token is refused from then on.
+    let execution = notify ? this.executions.get(notify.token) : undefined;
+    if (notify && !execution) {
+      execution = {
+        token: notify.token,
+        trackingId: this.checks.idOf(key),
+        stopped: false,
+        accepted: false,
+        callbacks: [],
+        heartbeats: 0,
+      };
+      this.executions.set(notify.token, execution);
+    }
     this.invoke(
       fn,
       notify ? { ...event, notify: { taskToken: notify.token, heartbeat: notify.heartbeat } } : event,
       (output) => {
         this.checks.tracked(key);
-        if (notify && output !== undefined) {
-          const execution = {
-            token: notify.token,
-            trackingId: this.checks.idOf(key),
-            stopped: false,
-            callbacks: [],
-            heartbeats: 0,
-          };
-          if (!this.executions.has(notify.token)) this.executions.set(notify.token, execution);
-        }
+        if (execution && output !== undefined) execution.accepted = true;
+      },
+      () => {
+        if (execution && !execution.accepted && execution.callbacks.length === 0) execution.stopped = true;
       },
     );
   }
@@ -301,7 +310,12 @@ class World implements Net {
 
   // ---- containers ----------------------------------------------------------------------------------------------
 
-  private invoke(fn: Fn, event: Record<string, unknown>, onResult?: (output: unknown) => void): void {
+  private invoke(
+    fn: Fn,
+    event: Record<string, unknown>,
+    onResult?: (output: unknown) => void,
+    onFailure?: () => void,
+  ): void {
     const container = this.containers.find((c) => c.fn === fn && c.alive && !c.busy) ?? this.container(fn);
     container.busy = true;
     container.recording = fn.endsWith('Poll') || event.track === true;
@@ -323,7 +337,7 @@ class World implements Net {
     }, timeoutMs);
     const run = container.handler(event, context).then(
       (output) => {
-        if (!container.alive) return;
+        if (!container.alive) return onFailure?.();
         done = true;
         clearTimeout(kill);
         container.busy = false;
@@ -331,10 +345,11 @@ class World implements Net {
         onResult?.(output);
       },
       (error: unknown) => {
-        if (!container.alive) return;
+        if (!container.alive) return onFailure?.();
         done = true;
         clearTimeout(kill);
         container.busy = false;
+        onFailure?.();
         const name = (error as Error).name;
         this.trace(`${fn} ${requestId} failed: ${name}: ${(error as Error).message.slice(0, 160)}`);
         if (name === 'InternalError' || name === 'Error' || name === 'TypeError')

@@ -291,6 +291,41 @@ describe('calls that could outlast the run', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
+  it('a poll run whose hand-over hangs still returns before its deadline, the events owed, not counted as tried', async () => {
+    // Found by review: the poller handed its outbox over without its hand-over signal, so a PutEvents that hung
+    // held a write slot until Lambda killed the run (nothing given back, no run record).
+    const sent: string[] = [];
+    const notifier = new AwsNotifier({
+      api: {
+        putEvents: async (entries, options) => {
+          sent.push(...entries.map((e) => e.DetailType ?? ''));
+          return hang(options?.signal);
+        },
+        sendTaskSuccess: async (_input, options) => hang(options?.signal),
+        sendTaskFailure: async (_input, options) => hang(options?.signal),
+        sendTaskHeartbeat: async (_input, options) => hang(options?.signal),
+      },
+      busName: 'default',
+    });
+    const { task } = await track(store, lkeTask('501', 'SUCCESS'));
+    const started = Date.now();
+    const summary = await poll(
+      { store, checker: checker(), log: captureLog(), notifier },
+      { deadline: clock.now() + 4_000, claimMarginMs: 1_000, checkMarginMs: 1_000 },
+    );
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(summary).toMatchObject({ checked: 1, finished: 1, notified: 0 });
+    expect(sent.length).toBeGreaterThan(0);
+    const record = await get(task.id);
+    expect(record.status).toBe('succeeded');
+    // Owed still (the sweep sends them), and the try that never got an answer counts once at most.
+    expect(record.outbox.map((e) => (e.kind === 'event' ? e.detailType : e.kind))).toEqual([
+      'Task Status Changed',
+      'Task Succeeded',
+    ]);
+    expect(record.outbox.every((e) => e.attempts <= 1)).toBe(true);
+  });
+
   it("a hand-over stops when the caller's time is up, and what it did not send is retried later", async () => {
     const calls: string[] = [];
     const notifier = new AwsNotifier({
@@ -317,7 +352,11 @@ describe('calls that could outlast the run', () => {
       signal: AbortSignal.timeout(200),
     });
     expect(Date.now() - started).toBeLessThan(2_000);
+    // Both went out in one request that got no answer: one try each, retried later.
     expect([...results.values()].map((r) => r.outcome)).toEqual(['retry', 'retry']);
+    // Nothing is sent once the time is up, and what was never sent is no try (its attempts stay as they were).
+    const late = await notifier.publish([{ ...event, id: 'e3' }], { signal: AbortSignal.abort() });
+    expect(late.size).toBe(0);
     expect(await notifier.heartbeat('tok', { signal: AbortSignal.timeout(100) })).toMatchObject({
       outcome: 'retry',
     });

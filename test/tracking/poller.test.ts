@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lkeConfig } from '../../lib/config';
@@ -54,7 +54,19 @@ const smh = () => {
   const client = smhClientFor(sandbox);
   return smhChecker(() => client);
 };
-const sink = new FileNotifier(join(mkdtempSync(join(tmpdir(), 'ttt-poll-')), 'notifications.jsonl'));
+const sinkFile = join(mkdtempSync(join(tmpdir(), 'ttt-poll-')), 'notifications.jsonl');
+const sink = new FileNotifier(sinkFile);
+/** The events the sink was handed for one task, as `<status> <detail-type>`. */
+const eventsOf = (id: string) =>
+  readFileSync(sinkFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(
+      (line) =>
+        JSON.parse(line) as { kind: string; detailType?: string; detail?: { id: string; status: string } },
+    )
+    .filter((n) => n.kind === 'event' && n.detail?.id === id)
+    .map((n) => `${n.detail?.status} ${n.detailType}`);
 const run = (checker: Checker, s: TaskStore = store, extra: { owner?: string; deadlineMs?: number } = {}) =>
   poll(
     { store: s, checker, log: captureLog(), notifier: sink, ...(extra.owner ? { owner: extra.owner } : {}) },
@@ -226,17 +238,32 @@ describe('poll (LKE)', () => {
     expect(delays).toEqual([10, 30, 90, 200, 200]);
   });
 
-  it('expires a task past its max age without asking upstream', async () => {
+  it('checks a task past its max age once more before giving it up: finished, it ends as it finished', async () => {
+    // Found by the simulation (seed 5287): checks that slipped (crashes, an outage) left a task unchecked for the
+    // last stretch of its max age, it succeeded upstream there, and the poller expired it without asking.
     store = storeFor(dynamo, clock, { POLL_MAX_AGE_DAYS: '1' });
-    const { task } = await track(store, lkeTask('102'));
+    const { task: still } = await track(store, lkeTask('102'));
+    const { task: done } = await track(store, lkeTask('103'));
+    lkeTask('103', 'SUCCESS');
     clock.advance(86_400_000 + 1);
+    const requests = sandbox.lke.requestCount;
     const summary = await run(lke());
-    expect(summary).toMatchObject({ claimed: 1, checked: 0, finished: 1, changed: 1 });
-    expect(await get(task.id)).toMatchObject({
+    expect(summary).toMatchObject({ claimed: 2, checked: 2, finished: 2, changed: 2 });
+    expect(sandbox.lke.requestCount - requests).toBe(2);
+    expect(await get(done.id)).toMatchObject({ status: 'succeeded', attempts: 1, lease: null });
+    const expired = await get(still.id);
+    expect(expired).toMatchObject({
       status: 'expired',
+      upstreamStatus: 'RUNNING', // what the last check read
       message: expect.stringMatching(/after 1 days/),
+      attempts: 1, // that check counts
+      nextCheckAt: null,
+      lease: null,
     });
-    expect(sandbox.lke.requestCount).toBe(0);
+    // One change announced: the status the write ended in (not also pending → running).
+    expect(expired.history.map((h) => h.status)).toEqual(['pending', 'running', 'expired']);
+    expect(eventsOf(still.id)).toEqual(['expired Task Status Changed', 'expired Task Expired']);
+    expect(eventsOf(done.id)).toEqual(['succeeded Task Status Changed', 'succeeded Task Succeeded']);
   });
 
   it('expires a task LKE does not know, after two answers a check interval apart', async () => {
@@ -616,6 +643,33 @@ describe('poll (SMH)', () => {
       'pending',
       'succeeded',
     ]);
+  });
+
+  it('never gives a task up for a 404 that names nothing (an unknown code, a page from a wrong host)', async () => {
+    // Found by review: mapping such a 404 to UpstreamError (a documented code) made it a refusal of the task,
+    // and three of them expired it: a misrouted library would have expired every task it had.
+    const { task } = await track(store, smhIdentity({ libraryId: LIB, spaceId: '-' }, '12'));
+    sandbox.smh.setTask({ libraryId: LIB, spaceId: '-', taskId: '12', status: 202 });
+    for (const fault of [
+      { kind: 'status', status: 404, code: 'SomethingNew' },
+      { kind: 'raw', status: 404, body: '<html><body>Not Found</body></html>', contentType: 'text/html' },
+      { kind: 'status', status: 404, code: 'SomethingNew' },
+      { kind: 'status', status: 404, code: 'SomethingNew' },
+    ] as const) {
+      sandbox.smh.clearFaults();
+      sandbox.smh.inject(fault, 4);
+      await run(smh());
+      clock.set(Date.parse((await get(task.id)).nextCheckAt as string));
+    }
+    sandbox.smh.clearFaults();
+    expect(await get(task.id)).toMatchObject({
+      status: 'pending',
+      strikes: null,
+      attempts: 4,
+      lastError: { code: 'UpstreamError' },
+    });
+    await run(smh());
+    expect(await get(task.id)).toMatchObject({ status: 'running', lastError: null });
   });
 
   it('counts an unconfigured library as a failed check, without failing the others', async () => {

@@ -150,6 +150,20 @@ describe('untracking a task (DELETE /tasks/{id}, untrackTask)', () => {
       checkedAt: new Date(clock.now()).toISOString(),
     });
     expect(read).toMatchObject({ status: 'running' });
+
+    // A reading taken before the last check (it raced the poller), with track=true: nothing to store from it,
+    // but the caller asked to track, so checks resume; before, it answered a trackingId on an untracked record.
+    await del(task.id, 'req-d');
+    const stale = await recordObservation(store, identity, {
+      status: 'running',
+      upstreamStatus: 'RUNNING',
+      result: null,
+      message: '',
+      checkedAt: new Date(clock.now() - 3_600_000).toISOString(),
+    });
+    expect(stale).toMatchObject({ status: 'pending', nextCheckAt: expect.any(String) });
+    expect(stale?.untracked).toBeUndefined();
+    expect(await get(task.id)).toMatchObject({ status: 'pending' });
   });
 
   it("takes back a poller's check in flight: its outcome no longer applies", async () => {

@@ -10,7 +10,7 @@ import { parseJson } from '../../lib/json';
 import { cutResult, valueSize } from '../../lib/tracking/item-size';
 import type { EventEntry, TrackedTask } from '../../lib/tracking/model';
 import { lkeIdentity } from '../../lib/tracking/service';
-import { expire, newTask, strike, type Context } from '../../lib/tracking/transitions';
+import { expire, failCheck, newTask, strike, type Context } from '../../lib/tracking/transitions';
 import { testConfig } from '../helpers/dynamo';
 
 const T0 = Date.parse('2026-11-29T10:00:00.000Z');
@@ -145,5 +145,15 @@ describe('cutResult', () => {
     const object = cutResult({ a: 'x'.repeat(10), big: 'y'.repeat(5_000), c: 1 }, 1_000);
     expect(object.result).toEqual({ a: 'x'.repeat(10), c: 1 });
     expect(object.cut.droppedKeys).toEqual(['big']);
+  });
+});
+
+describe('messages cut to their limit', () => {
+  it('are cut on a whole character: never half of a surrogate pair (DynamoDB refuses such text)', () => {
+    const loneHalf = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const message = `${'x'.repeat(1022)}😀😀`; // the cut at 1,023 units falls inside the first emoji
+    const failed = failCheck(held(task()), { code: 'UpstreamError', message }, ctx(T0)) as TrackedTask;
+    expect(failed.lastError?.message).toBe(`${'x'.repeat(1022)}…`);
+    expect(loneHalf.test(failed.lastError?.message ?? '')).toBe(false);
   });
 });
