@@ -102,7 +102,7 @@ export const FLAG = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', '']
 });
 const TRACK = z.nullish(FLAG).check(z.describe('track the task from now on if it is not finished'));
 
-export const NOTIFY = z.object(
+export const NOTIFY = z.strictObject(
   {
     taskToken: TEXT('a string (the Step Functions task token)').check(
       z.minLength(1, 'must not be empty'),

@@ -196,7 +196,25 @@ function checkLimit(limit: number): number {
 export function parseNotify(
   record: Record<string, unknown>,
 ): { taskTokens: string[]; heartbeat: boolean } | null {
+  // A waiter given in the wrong place would be tracked without it, and its execution would wait until its own
+  // timeout: what can only be a misplaced or misspelt notify is refused (other extra fields are let through,
+  // since a state machine may pass its whole input).
+  for (const key of Object.keys(record)) {
+    const lower = key.toLowerCase();
+    if (lower === 'tasktoken' || lower === 'heartbeat')
+      throw new ValidationError(
+        `${key} belongs under notify: {"notify":{"taskToken":"…","heartbeat"?:true}} (nothing was tracked)`,
+      );
+    if (lower === 'notify' && key !== 'notify')
+      throw new ValidationError(`${key} is spelt notify: {"notify":{"taskToken":"…"}} (nothing was tracked)`);
+  }
   if (record.notify == null) return null;
+  const fields = typeof record.notify === 'object' && !Array.isArray(record.notify) ? record.notify : {};
+  const unknown = Object.keys(fields).filter((key) => key !== 'taskToken' && key !== 'heartbeat');
+  if (unknown.length > 0)
+    throw new ValidationError(
+      `${unknown.map((key) => `notify.${key}`).join(', ')}: notify takes taskToken and heartbeat only (nothing was tracked)`,
+    );
   const { taskToken, heartbeat } = check(NOTIFY, record.notify, ['notify']);
   return { taskTokens: [taskToken], heartbeat: heartbeat ?? false };
 }

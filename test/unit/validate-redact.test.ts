@@ -56,6 +56,28 @@ describe('validation', () => {
     expect(refuses(() => parseNotify({ notify: { taskToken } }))).toBeDefined();
   });
 
+  it('refuses a waiter given where it would be ignored (its execution would wait for nothing), naming no token', () => {
+    const token = 'AQCEAAAAKgAAAAMAAAAAAAAAAZ1Bc2VjcmV0LXRva2Vu';
+    for (const [input, message] of [
+      [{ taskToken: token }, /^taskToken belongs under notify/],
+      [{ TaskToken: token }, /^TaskToken belongs under notify/],
+      [{ heartbeat: true, notify: { taskToken: token } }, /^heartbeat belongs under notify/],
+      [{ Notify: { taskToken: token } }, /^Notify is spelt notify/],
+      [{ notify: { tasktoken: token } }, /^notify.tasktoken: notify takes taskToken and heartbeat only/],
+      [{ notify: { taskToken: token, heartBeat: true } }, /^notify.heartBeat: notify takes/],
+    ] as const) {
+      const refused = refuses(() => parseNotify(input as Record<string, unknown>));
+      expect([JSON.stringify(input).slice(0, 20), refused]).toEqual([
+        JSON.stringify(input).slice(0, 20),
+        expect.stringMatching(message),
+      ]);
+      expect(refused).not.toContain(token);
+    }
+    // Fields of a state machine's own input pass: only the waiter's place is checked.
+    expect(parseNotify({ orderId: 'o-1', notify: { taskToken: token } })?.taskTokens).toEqual([token]);
+    expect(parseNotify({ orderId: 'o-1' })).toBeNull();
+  });
+
   it('accepts a Step Functions task token of up to 2048 characters', () => {
     expect(parseNotify({ notify: { taskToken: 'A'.repeat(2048) } })?.taskTokens[0]).toHaveLength(2048);
   });
