@@ -259,7 +259,8 @@ async function main() {
         `(goal ≤ ${GOAL_ADDED_MS} ms). "vs naive" divides it by the naive build's, measured in the same run ` +
         `(goal ≤ ${GOAL_RATIO}×). "process" is the whole process that loads it and exits, spawn to exit, ` +
         'less the empty process (and its ratio to the naive build\'s): the measure of issue 17. "first invoke" ' +
-        'is one direct invoke against the sandbox and dynalite.',
+        'is one direct invoke against the sandbox and dynalite. "goals": the ratio in both measures / 40 ms ' +
+        'load / 40 ms process.',
     );
     report();
     const coldEnv = {
@@ -314,7 +315,8 @@ async function main() {
         `| ${name} | ${kb(sizes[name]!.zip)} | ${kb(sizes[name]!.bundle)} | ${fn.loadMs.toFixed(1)} ms | ` +
           `${ratio.toFixed(2)}× | ${whole.toFixed(0)} ms | ${(whole / naiveProcess).toFixed(2)}× | ` +
           `${fn.firstInvokeMs.toFixed(1)} ms | ${fn.rssMiB.toFixed(0)} MiB | ` +
-          `${goal(ratio <= GOAL_RATIO)} / ${goal(fn.loadMs <= GOAL_ADDED_MS)} |`,
+          `${goal(ratio <= GOAL_RATIO && whole / naiveProcess <= GOAL_RATIO)} / ` +
+          `${goal(fn.loadMs <= GOAL_ADDED_MS)} / ${goal(whole <= GOAL_ADDED_MS)} |`,
       );
     }
     report();
@@ -329,6 +331,31 @@ async function main() {
           `${cold[`(signer ${signer})`]!.loadMs.toFixed(1)} ms |`,
       );
     }
+    const signerMs = (signer: string) => cold[`(signer ${signer})`]!.loadMs;
+    report();
+    report(
+      `Signer decision: \`aws4\` costs ${(signerMs('aws4') - signerMs('own')).toFixed(1)} ms over our own at load ` +
+        `(\`@smithy/signature-v4\` ${(signerMs('smithy') - signerMs('own')).toFixed(1)} ms): within "a few ` +
+        'milliseconds", so the table client signs with `aws4`, a maintained signer (ours sorted a query wrongly ' +
+        "when one key was a prefix of another). Checked against AWS's example and the SDK's signer in " +
+        '`test/unit/aws-client.test.ts`.',
+    );
+    const lkeLoad = cold.lkeStatus!.loadMs;
+    const smhLoad = cold.smhStatus!.loadMs;
+    report();
+    report(
+      `LKE functions (issue 17.4), decision: \`lkeStatus\` loads in ${lkeLoad.toFixed(1)} ms ` +
+        `(${processMs('lkeStatus').toFixed(0)} ms whole process, ${(lkeLoad / naive.loadMs).toFixed(2)}× / ` +
+        `${(processMs('lkeStatus') / naiveProcess).toFixed(2)}× the naive build), ` +
+        `${(lkeLoad - smhLoad).toFixed(1)} ms more than \`smhStatus\`: the Tencent SDK's common layer, which ` +
+        "GetTaskStatus needs (node-fetch, json-bigint, the TC3 signer). Profiled (each module's require time in " +
+        'a fresh process), it loads at start two things one call never uses: `https-proxy-agent` with `debug` ' +
+        '(~3 ms) and `uuid` (~2 ms). Not taken: bundle stand-ins for them would save ~5 ms, and each is code to keep ' +
+        'in step with the SDK (a test per stand-in), while `http_proxy` users need the real agent. Taken: the ' +
+        'tracking code and the table client load on the first `?track=true` (`lkeStatus` ~2 ms, `smhStatus` ~7 ms ' +
+        'less at start). The ratio goal is met by every function in both measures; 40 ms over an empty process ' +
+        'is not reached by the LKE functions, and stays a goal.',
+    );
     const unbenched = (await readdir(dir)).filter(
       (f) => f.endsWith('.zip') && !(f.replace(/\.zip$/, '') in INVOKES),
     );
