@@ -197,9 +197,9 @@ export function parseNotify(
   record: Record<string, unknown>,
 ): { taskTokens: string[]; heartbeat: boolean } | null {
   // A waiter given in the wrong place would be tracked without it, and its execution would wait until its own
-  // timeout: what can only be a misplaced or misspelt notify is refused (other extra fields are let through,
-  // since a state machine may pass its whole input).
-  for (const key of Object.keys(record)) {
+  // timeout: without notify, what can only be a misplaced or misspelt one is refused. Other extra fields pass
+  // (a state machine may pass its whole input, a parent's TaskToken field included, beside its notify).
+  for (const key of record.notify == null ? Object.keys(record) : []) {
     const lower = key.toLowerCase();
     if (lower === 'tasktoken' || lower === 'heartbeat')
       throw new ValidationError(

@@ -20,6 +20,7 @@ import type { TaskStore } from './store';
 import {
   dropLease,
   dropWaiters,
+  expire,
   giveUpAfterCheck,
   failCheck,
   GONE_AFTER,
@@ -27,6 +28,8 @@ import {
   isDueForCheck,
   isPastMaxAge,
   isUnchangedCheck,
+  lastCheckGraceMs,
+  maxAgeMessage,
   observe,
   release,
   strike,
@@ -283,8 +286,12 @@ class PollRun {
    */
   private async triage(batch: TrackedTask[]): Promise<TrackedTask[]> {
     const ctx = this.store.context(this.owner);
-    const toCheck = batch.filter((task) => this.held.has(task.id));
-    const sweepOnly = batch.filter((task) => !toCheck.includes(task));
+    // Past its max age a task ends after one last check; one that could not get it for long (throttled, out of
+    // the runs' time) ends without it.
+    const grace = lastCheckGraceMs(ctx.schedule);
+    const overdue = batch.filter((task) => !isFinished(task.status) && isPastMaxAge(task, ctx, grace));
+    const toCheck = batch.filter((task) => !overdue.includes(task) && this.held.has(task.id));
+    const sweepOnly = batch.filter((task) => !overdue.includes(task) && !toCheck.includes(task));
     for (const task of toCheck) {
       const due = task.lease?.check?.nextCheckAt;
       if (due) this.lags.push(Math.max(0, ctx.now - Date.parse(due)));
@@ -296,6 +303,7 @@ class PollRun {
       );
     }
     await mapLimit(sweepOnly, WRITE_CONCURRENCY, (task) => this.sweep(task));
+    await mapLimit(overdue, WRITE_CONCURRENCY, (task) => this.giveUpUnchecked(task));
     return toCheck;
   }
 
@@ -430,6 +438,12 @@ class PollRun {
   /** Past its max age, a task's check is its last: unless it found the task finished, the task ends `expired`. */
   private isLastCheck(task: TrackedTask): boolean {
     return !isFinished(task.status) && isPastMaxAge(task, this.store.context(this.owner));
+  }
+
+  /** Past its max age and its last check's grace: ends `expired` without the check (its claim is undone). */
+  private giveUpUnchecked(task: TrackedTask) {
+    const maxAgeDays = this.store.config.maxAgeDays;
+    return this.write(task, (current, c) => expire(current, maxAgeMessage(current, maxAgeDays), c));
   }
 
   /** Writes a check's outcome (a reading, a failure, a refusal); past the max age, as the last one. */

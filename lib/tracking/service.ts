@@ -86,7 +86,10 @@ export async function recordObservation(
   const outcome = await store.update(id, (current, ctx) => {
     // An expired task comes back to life with the reading: reopened when the reading was taken, so its history
     // reads in order.
-    const readAt = { ...ctx, now: Math.min(ctx.now, Date.parse(observation.checkedAt)) };
+    // Never before the record ended (a reading taken before it expired or was untracked): its history stays in
+    // order, and the request to track, written last, reopens it from now.
+    const ended = current.finishedAt ? Date.parse(current.finishedAt) : 0;
+    const readAt = { ...ctx, now: Math.max(ended, Math.min(ctx.now, Date.parse(observation.checkedAt))) };
     const reopened = reopen(current, readAt);
     // A reading older than the last check stored changes nothing, but the caller asked to track: the reopened
     // record is written all the same (checks resume), never an answer of "tracked" on a record left untracked.

@@ -75,8 +75,16 @@ function nextCheck(ctx: Context, polls: number): string {
   return iso(ctx.now + backoffMs(pollBackoff(ctx.schedule), polls - 1));
 }
 
-export function isPastMaxAge(task: TrackedTask, ctx: Context): boolean {
-  return ctx.now - Date.parse(task.trackedAt) > ctx.schedule.maxAgeDays * 86_400_000;
+export function isPastMaxAge(task: TrackedTask, ctx: Context, graceMs = 0): boolean {
+  return ctx.now - Date.parse(task.trackedAt) > ctx.schedule.maxAgeDays * 86_400_000 + graceMs;
+}
+
+/**
+ * How long past its max age a task may wait for its last check (throttled, out of the runs' time) before it is
+ * given up without one: an hour, or two of its longest intervals.
+ */
+export function lastCheckGraceMs(schedule: Schedule): number {
+  return Math.max(3_600_000, 2 * schedule.maxIntervalSeconds * 1000);
 }
 
 /** When the earliest outbox entry is due for (re)delivery; null when nothing is owed. */

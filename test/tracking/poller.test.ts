@@ -8,6 +8,7 @@ import type { TrackedTask } from '../../lib/tracking/model';
 import { lkeChecker, smhChecker, type CheckOutcome, type Checker } from '../../lib/tracking/checkers';
 import { DeadlineExceededError } from '../../lib/errors';
 import { poll, type PollSummary } from '../../lib/tracking/poller';
+import { lastCheckGraceMs } from '../../lib/tracking/transitions';
 import { lkeIdentity, smhIdentity, track } from '../../lib/tracking/service';
 import type { TaskStore } from '../../lib/tracking/store';
 import { startSandbox, type Sandbox } from '../../sandbox/server';
@@ -264,6 +265,26 @@ describe('poll (LKE)', () => {
     expect(expired.history.map((h) => h.status)).toEqual(['pending', 'running', 'expired']);
     expect(eventsOf(still.id)).toEqual(['expired Task Status Changed', 'expired Task Expired']);
     expect(eventsOf(done.id)).toEqual(['succeeded Task Status Changed', 'succeeded Task Succeeded']);
+  });
+
+  it('gives a task past its max age up without its last check only when that check could not be had for long', async () => {
+    // Found by review: with the last check required, a task throttled for good past its max age never ended.
+    store = storeFor(dynamo, clock, { POLL_MAX_AGE_DAYS: '1' });
+    const { task } = await track(store, lkeTask('104'));
+    clock.advance(86_400_000 + 1);
+    sandbox.lke.inject({ kind: 'error', code: 'RequestLimitExceeded' }, 100);
+    expect(await run(lke())).toMatchObject({ throttled: 1, finished: 0 });
+    expect(await get(task.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    clock.advance(lastCheckGraceMs(store.config));
+    const requests = sandbox.lke.requestCount;
+    expect(await run(lke())).toMatchObject({ claimed: 1, checked: 0, finished: 1 });
+    expect(sandbox.lke.requestCount).toBe(requests);
+    expect(await get(task.id)).toMatchObject({
+      status: 'expired',
+      attempts: 0,
+      message: expect.stringMatching(/after 1 days/),
+    });
+    sandbox.lke.clearFaults();
   });
 
   it('expires a task LKE does not know, after two answers a check interval apart', async () => {

@@ -164,6 +164,9 @@ describe('untracking a task (DELETE /tasks/{id}, untrackTask)', () => {
     expect(stale).toMatchObject({ status: 'pending', nextCheckAt: expect.any(String) });
     expect(stale?.untracked).toBeUndefined();
     expect(await get(task.id)).toMatchObject({ status: 'pending' });
+    // Reopened from when it was untracked, not from the older reading: its history stays in order.
+    const history = (await get(task.id)).history.map((h) => h.at);
+    expect(history).toEqual([...history].sort());
   });
 
   it("takes back a poller's check in flight: its outcome no longer applies", async () => {

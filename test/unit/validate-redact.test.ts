@@ -61,7 +61,7 @@ describe('validation', () => {
     for (const [input, message] of [
       [{ taskToken: token }, /^taskToken belongs under notify/],
       [{ TaskToken: token }, /^TaskToken belongs under notify/],
-      [{ heartbeat: true, notify: { taskToken: token } }, /^heartbeat belongs under notify/],
+      [{ heartbeat: true }, /^heartbeat belongs under notify/],
       [{ Notify: { taskToken: token } }, /^Notify is spelt notify/],
       [{ notify: { tasktoken: token } }, /^notify.tasktoken: notify takes taskToken and heartbeat only/],
       [{ notify: { taskToken: token, heartBeat: true } }, /^notify.heartBeat: notify takes/],
@@ -76,6 +76,8 @@ describe('validation', () => {
     // Fields of a state machine's own input pass: only the waiter's place is checked.
     expect(parseNotify({ orderId: 'o-1', notify: { taskToken: token } })?.taskTokens).toEqual([token]);
     expect(parseNotify({ orderId: 'o-1' })).toBeNull();
+    // A nested workflow's input carries its parent's token beside its own notify: that is no misplaced waiter.
+    expect(parseNotify({ TaskToken: 'parent', notify: { taskToken: token } })?.taskTokens).toEqual([token]);
   });
 
   it('accepts a Step Functions task token of up to 2048 characters', () => {
