@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,8 +34,9 @@ export interface CloudFormationTemplate {
  * `serverless package` stages every build in the service's own `.serverless` folder, whatever `--package` says,
  * and removes that folder when it moves the build out: two packagings of this service at once (two in one test,
  * or two jest workers) delete each other's files (seen in CI: ENOENT .serverless/serverless-state.json). One at
- * a time, then: a lock folder beside serverless.yml, taken by mkdir (atomic), holding the owner's pid so that a
- * lock left by a killed process is taken over.
+ * a time, then: a lock folder beside serverless.yml, created whole (a folder holding its owner, renamed into
+ * place: atomic), taken over only from an owner whose process is gone (renamed away: one waiter wins), and
+ * removed only by its owner.
  */
 export const PACKAGE_LOCK = join(ROOT, '.serverless-package.lock');
 
@@ -47,30 +49,47 @@ function alive(pid: number) {
   }
 }
 
+const ownerOf = async (lock: string) => (await readFile(join(lock, 'owner'), 'utf8').catch(() => '')).trim();
+
 export async function withPackageLock<T>(work: () => Promise<T>, lock = PACKAGE_LOCK): Promise<T> {
-  const owner = join(lock, 'pid');
+  const me = `${process.pid} ${randomUUID()}`;
   for (const started = Date.now(); ;) {
+    const fresh = await mkdtemp(`${lock}.new-`);
+    await writeFile(join(fresh, 'owner'), me);
     try {
-      await mkdir(lock);
-      await writeFile(owner, String(process.pid));
+      await rename(fresh, lock); // fails while a lock folder (never empty) is there
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(await readFile(owner, 'utf8').catch(() => ''));
-      // A folder without a pid is being taken right now, unless it has been so for long (its owner died there).
-      if ((pid > 0 && !alive(pid)) || (!pid && Date.now() - started > 30_000)) {
-        await rm(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() - started > 10 * 60_000)
-        throw new Error(`${lock} has been held for 10 minutes by pid ${pid}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await rm(fresh, { recursive: true, force: true });
+      if (!['ENOTEMPTY', 'EEXIST', 'EISDIR', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? ''))
+        throw error;
     }
+    const holder = await ownerOf(lock);
+    const pid = Number(holder.split(' ')[0]);
+    if (pid > 0 && !alive(pid)) {
+      // Its owner died holding it: move it aside (one waiter wins the rename), then try again.
+      const stale = `${lock}.stale-${randomUUID()}`;
+      if (
+        await rename(lock, stale).then(
+          () => true,
+          () => false,
+        )
+      )
+        await rm(stale, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() - started > 10 * 60_000)
+      throw new Error(`${lock} has been held for 10 minutes by ${holder}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   try {
     return await work();
   } finally {
-    await rm(lock, { recursive: true, force: true });
+    if ((await ownerOf(lock)) === me) {
+      const released = `${lock}.released-${randomUUID()}`;
+      await rename(lock, released);
+      await rm(released, { recursive: true, force: true });
+    }
   }
 }
 

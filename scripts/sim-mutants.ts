@@ -35,9 +35,9 @@ function apply(dir: string, mutant: Mutant): () => void {
     const path = join(dir, file);
     const text = readFileSync(path, 'utf8');
     if (!originals.has(path)) originals.set(path, text);
-    if (!text.includes(from)) {
+    if (text.split(from).length !== 2) {
       for (const [p, t] of originals) writeFileSync(p, t);
-      throw new Error(`mutant ${mutant.name}: ${file} no longer holds ${JSON.stringify(from.slice(0, 80))}`);
+      throw new Error(`mutant ${mutant.name}: ${file} must hold ${JSON.stringify(from.slice(0, 80))} once`);
     }
     writeFileSync(path, text.replace(from, to));
   }
@@ -83,8 +83,11 @@ async function hunt(dir: string, mutant: Mutant, seeds: number, family?: string)
   const undo = apply(dir, mutant);
   try {
     const args = ['--seeds', String(seeds), '--quiet', '--stop', ...(family ? ['--family', family] : [])];
-    const { out, seconds } = await sim(dir, args);
+    const { code, out, seconds } = await sim(dir, args);
     const failed = /seed (\d+) \((\w+)\) FAILED/.exec(out);
+    // A simulation that did not run (the mutant broke the build) caught nothing: say so, never "not caught".
+    if (!failed && code !== 0)
+      throw new Error(`mutant ${mutant.name}: the simulation did not run\n${out.slice(-2000)}`);
     if (!failed)
       return `${mutant.name}: NOT CAUGHT in ${seeds} seeds (${seconds.toFixed(0)} s) — ${mutant.bug}`;
     return (
@@ -146,15 +149,26 @@ async function main() {
       });
   const started = Date.now();
   let failures = 0;
-  const copies = Array.from({ length: Math.min(jobs, work.length) }, copyProject);
+  const copies: string[] = [];
+  const cleanUp = () => {
+    for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      cleanUp();
+      process.exit(130);
+    });
   try {
-    await Promise.all(
+    for (let n = 0; n < Math.min(jobs, work.length); n++) copies.push(copyProject());
+    // Each copy runs its jobs to the end, even when another's fails, before any copy is removed.
+    const ends = await Promise.allSettled(
       copies.map(async (dir) => {
         for (let job = work.shift(); job; job = work.shift()) if (!(await job(dir))) failures++;
       }),
     );
+    for (const end of ends) if (end.status === 'rejected') throw end.reason;
   } finally {
-    for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+    cleanUp();
   }
   console.log(
     `\n${failures} ${pins ? 'pins no longer catch their bug' : 'mutants not caught'}; ${((Date.now() - started) / 1000).toFixed(0)} s`,

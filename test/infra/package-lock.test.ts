@@ -12,7 +12,7 @@ describe('withPackageLock (scripts/serverless.ts)', () => {
   });
   afterEach(() => rm(folder, { recursive: true, force: true }));
 
-  it('runs one packaging at a time, in the order they asked, and frees the lock after a failure', async () => {
+  it('runs one packaging at a time and frees the lock after a failure', async () => {
     const lock = join(folder, 'lock');
     const log: string[] = [];
     const work =
@@ -29,16 +29,35 @@ describe('withPackageLock (scripts/serverless.ts)', () => {
       withPackageLock(work('b'), lock),
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
-    expect(log).toEqual(['a in', 'a out', 'b in', 'b out']);
+    // One after the other, whichever took it first.
+    expect([
+      ['a in', 'a out', 'b in', 'b out'],
+      ['b in', 'b out', 'a in', 'a out'],
+    ]).toContainEqual(log);
     await expect(withPackageLock(async () => 'c', lock)).resolves.toBe('c');
   });
 
   it('takes over a lock whose owner died', async () => {
     const lock = join(folder, 'lock');
     await mkdir(lock);
-    await writeFile(join(lock, 'pid'), '2147483646'); // no such process
+    await writeFile(join(lock, 'owner'), '2147483646 gone'); // no such process
     const started = Date.now();
     await expect(withPackageLock(async () => 'taken', lock)).resolves.toBe('taken');
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('never lets two hold it: a waiter that finds a live owner waits, whatever the time, and leaves no litter', async () => {
+    const lock = join(folder, 'lock');
+    let holders = 0;
+    let most = 0;
+    const work = async () => {
+      most = Math.max(most, ++holders);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      holders--;
+    };
+    await Promise.all(Array.from({ length: 6 }, () => withPackageLock(work, lock)));
+    expect(most).toBe(1);
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(folder)).toEqual([]);
   });
 });
