@@ -240,6 +240,7 @@ export interface UpstreamLog {
 export class LkeUpstream {
   private n = 0;
   private readonly arrivals: number[] = [];
+  private readonly missed = new Set<string>();
 
   constructor(
     private readonly net: Net,
@@ -302,7 +303,7 @@ export class LkeUpstream {
     if (fault === 'error') return { error: () => exception('Internal error.', 'InternalError') };
     if (fault === 'cut') return { error: () => exception('socket hang up') };
     const truth = this.tasks.get(key);
-    if (!truth?.known || fault === 'missing') {
+    if (!truth?.known || (fault === 'missing' && missOnce(this.missed, key))) {
       this.log.refused(key, now);
       return { error: () => exception('The task does not exist.', 'ResourceNotFound') };
     }
@@ -357,6 +358,7 @@ export interface SmhRates {
 export class SmhUpstream {
   private n = 0;
   private readonly tokens = new Map<string, number>();
+  private readonly missed = new Set<string>();
 
   constructor(
     private readonly net: Net,
@@ -446,7 +448,7 @@ export class SmhUpstream {
     for (const [at, id] of ids.entries()) {
       const key = smhKey(library.libraryId, spaceId, id, userId);
       const truth = this.tasks.get(key);
-      if (!truth?.known || at === missingAt) {
+      if (!truth?.known || (at === missingAt && missOnce(this.missed, key))) {
         this.log.refused(key, now);
         if (library.unknownIds === 'refuse')
           return [404, { code: 'TaskNotFound', message: `task ${id} not found` }];
@@ -627,4 +629,14 @@ export class AwsEndpoint {
     if (execution.callbacks.length > 0) throw awsError('TaskTimedOut', 400, 'Task Timed Out');
     return execution;
   }
+}
+
+/**
+ * A task the upstream knows is answered as not found once at most (a glitch): twice, an interval apart, is how
+ * the tracker tells a task that is gone (transitions `strike`), and the world would then be one where it is.
+ */
+function missOnce(missed: Set<string>, key: string): boolean {
+  if (missed.has(key)) return false;
+  missed.add(key);
+  return true;
 }
