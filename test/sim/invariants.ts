@@ -422,6 +422,10 @@ export class Invariants {
       const givenUpAt = record.finishedAt ? Date.parse(record.finishedAt) : trackedAt + maxAgeMs;
       if (truth.known && (final?.at ?? Infinity) > Math.max(givenUpAt, trackedAt + maxAgeMs) - 60_000)
         expected.push('expired');
+      // And it is given up: past its max age, with time after the faults for its last check, it has ended.
+      const endBy = Math.max(trackedAt + maxAgeMs, settleBy) + 4 * config.maxIntervalSeconds * 1000;
+      if (truth.known && endBy < Date.now())
+        expected = [...new Set([...expected.filter((s) => s !== 'pending' && s !== 'running'), 'expired'])];
       if (this.untrackedAsked.has(key)) expected.push('untracked');
       if (!expected.includes(record.status))
         this.violation('liveness', `${label} ended ${record.status}, expected ${expected.join(' or ')}`);

@@ -197,6 +197,17 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
+    name: 'neverexpire',
+    bug: 'a task past its max age is checked for ever: its last check never gives it up',
+    edits: [
+      {
+        file: 'lib/tracking/transitions.ts',
+        from: '  if (checked === null || isFinished(checked.status)) return checked;',
+        to: '  if (checked === null || !isFinished(checked.status) || isFinished(checked.status)) return checked;',
+      },
+    ],
+  },
+  {
     name: 'nolastcheck',
     bug: 'a task past its max age is given up unchecked',
     edits: [
