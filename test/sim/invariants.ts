@@ -422,9 +422,10 @@ export class Invariants {
       const givenUpAt = record.finishedAt ? Date.parse(record.finishedAt) : trackedAt + maxAgeMs;
       if (truth.known && (final?.at ?? Infinity) > Math.max(givenUpAt, trackedAt + maxAgeMs) - 60_000)
         expected.push('expired');
-      // And it is given up: past its max age, with time after the faults for its last check, it has ended.
-      const endBy = Math.max(trackedAt + maxAgeMs, settleBy) + 4 * config.maxIntervalSeconds * 1000;
-      if (truth.known && endBy < Date.now())
+      // And it is given up: past its max age, with time for its last check after the faults and before the polls
+      // stop (at the world's end; a poll a minute), it has ended.
+      const endBy = Math.max(trackedAt + maxAgeMs, settleBy) + 4 * config.maxIntervalSeconds * 1000 + 120_000;
+      if (truth.known && endBy < scenario.end)
         expected = [...new Set([...expected.filter((s) => s !== 'pending' && s !== 'running'), 'expired'])];
       if (this.untrackedAsked.has(key)) expected.push('untracked');
       if (!expected.includes(record.status))
