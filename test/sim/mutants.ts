@@ -142,8 +142,8 @@ export const MUTANTS: Mutant[] = [
     edits: [
       {
         file: 'lib/tracking/service.ts',
-        from: 'return observe(reopen(current, readAt) ?? current, observation, ctx);',
-        to: 'return observe(reopen(current, ctx) ?? current, observation, ctx);',
+        from: '    const reopened = reopen(current, readAt);',
+        to: '    const reopened = reopen(current, ctx);',
       },
       {
         file: 'lib/tracking/transitions.ts',
@@ -212,14 +212,9 @@ export const MUTANTS: Mutant[] = [
     bug: 'a task past its max age is given up unchecked',
     edits: [
       {
-        file: 'lib/tracking/transitions.ts',
-        from: '  if (!isDueForCheck(task, ctx)) return { ...task, lease };',
-        to: '  if (!isDueForCheck(task, ctx) || isPastMaxAge(task, ctx)) return { ...task, lease };',
-      },
-      {
         file: 'lib/tracking/poller.ts',
-        from: '    const toCheck = batch.filter((task) => this.held.has(task.id));',
-        to: '    const toCheck = batch.filter((task) => this.held.has(task.id) && !this.isLastCheck(task));\n    for (const task of batch.filter((t) => this.isLastCheck(t))) await this.write(task, (current, c) => giveUpAfterCheck(current, current, this.store.config.maxAgeDays, c));',
+        from: '    const grace = lastCheckGraceMs(ctx.schedule);',
+        to: '    const grace = 0 * lastCheckGraceMs(ctx.schedule);',
       },
     ],
   },
