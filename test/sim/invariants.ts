@@ -272,12 +272,14 @@ export class Invariants {
     }
 
     // Hand-over: tracking an expired or untracked task again takes back the callbacks not made yet, and their
-    // executions wait again (the record's waiters): those callbacks are withdrawn, not owed.
-    if (before && REOPENABLE.has(before.status) && !FINAL.has(after.status)) {
+    // executions wait again (the record's waiters), or get the callback of the status it now ends in (a final
+    // reading reopens and finishes it in one write): those callbacks are withdrawn, not owed.
+    if (before && REOPENABLE.has(before.status) && after.status !== before.status) {
       const kept = new Set(after.outbox.map((e) => e.id));
-      const waiting = new Set(
-        (after as unknown as { notify?: { taskTokens?: string[] } }).notify?.taskTokens ?? [],
-      );
+      const waiting = new Set([
+        ...((after as unknown as { notify?: { taskTokens?: string[] } }).notify?.taskTokens ?? []),
+        ...after.outbox.filter((e) => e.kind === 'callback').map((e) => e.taskToken),
+      ]);
       for (const entry of before.outbox) {
         if (entry.kind !== 'callback' || kept.has(entry.id)) continue;
         if (!entry.taskToken || !waiting.has(entry.taskToken))
