@@ -603,7 +603,6 @@ function upgrade(raw: Record<string, unknown>): TrackedTask {
   };
 }
 
-/** What a page token is bound to: a token from one query is refused by another. */
 /** What a filter on the identity reads: the scope, the key prefix it gives, a task id to filter on. */
 function identityQuery(filter: IdentityFilter): { scope: string; prefix: string; taskId?: string } {
   if (filter.provider === 'lke') {
@@ -632,35 +631,51 @@ function decodeIdentityToken(
   prefix: string,
 ): Key | undefined {
   if (token === undefined) return undefined;
+  const cursor = readCursor(
+    token,
+    tokenScope,
+    'keep the filters, status and limit as they were for the first page',
+  );
+  const key = cursor.key as Key | undefined;
+  const sk = key?.[TABLE.identityIndex.rangeKey];
+  const valid =
+    isIssuedKey(key, scope.slice(0, 3)) &&
+    key[TABLE.identityIndex.hashKey] === scope &&
+    typeof sk === 'string' &&
+    sk.startsWith(prefix) &&
+    sk.length <= 512;
+  if (!valid) throw new ValidationError(NOT_OURS);
+  return key;
+}
+
+const NOT_OURS = 'nextToken is not a token this API issued';
+
+/** A token's cursor, issued for this very query (`scope`); `keep` says how to ask for the next page instead. */
+function readCursor(token: string, scope: string, keep: string): Partial<Cursor> {
   let cursor: Partial<Cursor>;
   try {
     cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Cursor>;
   } catch {
-    throw new ValidationError('nextToken is not a token this API issued');
+    throw new ValidationError(NOT_OURS);
   }
   if (cursor === null || typeof cursor !== 'object' || cursor.v !== 1 || typeof cursor.scope !== 'string')
-    throw new ValidationError('nextToken is not a token this API issued');
-  if (cursor.scope !== tokenScope)
-    throw new ValidationError(
-      'nextToken belongs to another query: keep the filters, status and limit as they were for the first page',
-    );
-  const key = cursor.key as Key | undefined;
+    throw new ValidationError(NOT_OURS);
+  if (cursor.scope !== scope) throw new ValidationError(`nextToken belongs to another query: ${keep}`);
+  return cursor;
+}
+
+/** An index key as this API puts one in a token: three attributes, one of them a record id of the provider. */
+function isIssuedKey(key: Key | undefined, provider: string): key is Key {
   const id = key?.[TABLE.hashKey];
-  const sk = key?.[TABLE.identityIndex.rangeKey];
-  const valid =
+  return (
     key !== null &&
     typeof key === 'object' &&
     !Array.isArray(key) &&
     Object.keys(key).length === 3 &&
     typeof id === 'string' &&
     TRACKING_ID_PATTERN.test(id) &&
-    id.startsWith(`${scope.slice(0, 3)}_`) &&
-    key[TABLE.identityIndex.hashKey] === scope &&
-    typeof sk === 'string' &&
-    sk.startsWith(prefix) &&
-    sk.length <= 512;
-  if (!valid) throw new ValidationError('nextToken is not a token this API issued');
-  return key;
+    id.startsWith(`${provider}_`)
+  );
 }
 
 function queryScope(query: ListQuery, limit: number): string {
@@ -689,44 +704,24 @@ function decodeToken(
   status: TrackedStatus | undefined,
 ): { provider: Provider; key?: Key } | undefined {
   if (token === undefined) return undefined;
-  let cursor: Partial<Cursor>;
-  try {
-    cursor = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Cursor>;
-  } catch {
-    throw new ValidationError('nextToken is not a token this API issued');
-  }
-  if (cursor === null || typeof cursor !== 'object' || cursor.v !== 1 || typeof cursor.scope !== 'string') {
-    throw new ValidationError('nextToken is not a token this API issued');
-  }
-  if (cursor.scope !== scope) {
-    throw new ValidationError(
-      'nextToken belongs to another query: keep provider, status and limit as they were for the first page',
-    );
-  }
+  const cursor = readCursor(token, scope, 'keep provider, status and limit as they were for the first page');
   const provider = cursor.provider as Provider;
-  if (!providers.includes(provider)) throw new ValidationError('nextToken is not a token this API issued');
+  if (!providers.includes(provider)) throw new ValidationError(NOT_OURS);
   if (cursor.key === undefined) return { provider };
   const key = cursor.key as Key;
-  const id = key?.[TABLE.hashKey];
   const listSk = key?.[TABLE.listIndex.rangeKey];
   const match =
     typeof listSk === 'string'
       ? /^([a-z]+)#(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)#(.+)$/.exec(listSk)
       : null;
   const valid =
-    key !== null &&
-    typeof key === 'object' &&
-    !Array.isArray(key) &&
-    Object.keys(key).length === 3 &&
-    typeof id === 'string' &&
-    TRACKING_ID_PATTERN.test(id) &&
-    id.startsWith(`${provider}_`) &&
+    isIssuedKey(key, provider) &&
     key[TABLE.listIndex.hashKey] === provider &&
     match !== null &&
     (TRACKED_STATUSES as readonly string[]).includes(match[1] as string) &&
     (status === undefined || match[1] === status) &&
     !Number.isNaN(Date.parse(match[2] as string)) &&
-    match[3] === id;
-  if (!valid) throw new ValidationError('nextToken is not a token this API issued');
+    match[3] === key[TABLE.hashKey];
+  if (!valid) throw new ValidationError(NOT_OURS);
   return { provider, key };
 }
